@@ -1,0 +1,27 @@
+"""pytracemalloc: which file and line holds your memory.
+
+The engine (pytracemalloc._tracemalloc) keeps per-line statistics live in
+C, so reading them costs O(lines), never O(blocks).
+"""
+
+import atexit
+
+from pytracemalloc._version import __version__
+from pytracemalloc import _tracemalloc
+from pytracemalloc._tracemalloc import (
+    MAX_NFRAME,
+    clear_traces,
+    disable,
+    enable,
+    get_traceback_limit,
+    get_traced_memory,
+    get_tracemalloc_memory,
+    get_untraced_count,
+    is_enabled,
+    reset_peak,
+    start_timer,
+    stop_timer,
+)
+
+# Tracing stops cleanly at interpreter exit, before modules are torn down.
+atexit.register(_tracemalloc.disable)

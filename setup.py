@@ -1,0 +1,52 @@
+"""Build the C engine pytracemalloc._tracemalloc from src/.
+
+glib-2.0 is found with pkg-config.  Extra compiler flags (warnings as
+errors, sanitizers) come from the PYTRACEMALLOC_CFLAGS environment variable,
+so the Makefile decides how strict a build is.
+"""
+
+import glob
+import os
+import shlex
+import subprocess
+import sys
+
+from setuptools import Extension, setup
+
+
+def pkg_config(*args):
+    """Return pkg-config's answer for glib-2.0 as a list of flags, or exit
+    with one line naming the Debian package when glib cannot be found."""
+    try:
+        out = subprocess.run(
+            ["pkg-config", *args, "glib-2.0"],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        sys.exit("error: glib-2.0 not found by pkg-config: "
+                 "install it with 'apt-get install libglib2.0-dev'")
+    return shlex.split(out)
+
+
+def flags_with_prefix(flags, prefix):
+    return [f[len(prefix):] for f in flags if f.startswith(prefix)]
+
+
+cflags = pkg_config("--cflags")
+libs = pkg_config("--libs")
+extra_cflags = shlex.split(os.environ.get("PYTRACEMALLOC_CFLAGS", ""))
+extra_ldflags = shlex.split(os.environ.get("PYTRACEMALLOC_LDFLAGS", ""))
+
+engine = Extension(
+    "pytracemalloc._tracemalloc",
+    sources=sorted(glob.glob("src/*.c")),
+    depends=sorted(glob.glob("src/*.h")),
+    include_dirs=["src"] + flags_with_prefix(cflags, "-I"),
+    library_dirs=flags_with_prefix(libs, "-L"),
+    libraries=flags_with_prefix(libs, "-l"),
+    extra_compile_args=["-std=c11", "-O2", "-fno-strict-aliasing"]
+    + extra_cflags,
+    extra_link_args=extra_ldflags,
+)
+
+setup(ext_modules=[engine])

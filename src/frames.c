@@ -1,0 +1,406 @@
+#include "frames.h"
+
+#include <string.h>
+
+#include "rawmem.h"
+#include "sites.h"
+
+/* Per-code cache.  Guarded by the GIL. */
+typedef struct code_cache {
+    PyCodeObject *code;            /* borrowed: the cache dies with it */
+    struct code_cache *prev;
+    struct code_cache *next;
+    uint32_t filename_id;
+    uint32_t n_ids;
+    int detached;                  /* being dropped by frames_drop_caches */
+    /* per code unit + 1 (slot 0 is unit -1): site id when nframe is 1,
+       frame id otherwise; 0 when not computed yet */
+    uint32_t ids[];
+} code_cache;
+
+static Py_ssize_t code_extra_index = -1;   /* set once at import */
+static code_cache *all_caches;             /* GIL */
+static int max_nframe = 1;                 /* written with the GIL */
+static uint32_t unknown_site;              /* sites lock */
+
+/* Stack buffers for tracebacks: one for the GIL paths, one for the RAW
+   path without the GIL (the raw lock guards it). */
+static uint32_t gil_frame_buffer[FRAMES_MAX_NFRAME];
+static uint32_t raw_frame_buffer[FRAMES_MAX_NFRAME];
+
+static size_t
+cache_bytes(uint32_t n_ids)
+{
+    return sizeof(code_cache) + (size_t)n_ids * sizeof(uint32_t);
+}
+
+static void
+unlink_cache(code_cache *cache)
+{
+    if (cache->prev != NULL) {
+        cache->prev->next = cache->next;
+    }
+    else {
+        all_caches = cache->next;
+    }
+    if (cache->next != NULL) {
+        cache->next->prev = cache->prev;
+    }
+}
+
+/* co_extra destructor: called by CPython (with the GIL) when a code object
+   carrying a cache is deallocated. */
+static void
+free_code_cache(void *data)
+{
+    code_cache *cache = data;
+    if (cache == NULL || cache->detached) {
+        /* Some CPython versions call this from PyCode_SetExtra on the
+           value being replaced: frames_drop_caches frees it itself. */
+        return;
+    }
+    unlink_cache(cache);
+    rawmem_free(cache, cache_bytes(cache->n_ids));
+}
+
+int
+frames_init(void)
+{
+    code_extra_index = compat_request_code_extra_index(free_code_cache);
+    return code_extra_index < 0 ? -1 : 0;
+}
+
+void
+frames_set_max_nframe(int nframe)
+{
+    int mode_changes = (nframe == 1) != (max_nframe == 1);
+    max_nframe = nframe;
+    if (mode_changes) {
+        frames_drop_caches();
+    }
+}
+
+int
+frames_max_nframe(void)
+{
+    return max_nframe;
+}
+
+void
+frames_drop_caches(void)
+{
+    while (all_caches != NULL) {
+        code_cache *cache = all_caches;
+        unlink_cache(cache);
+        cache->detached = 1;
+        /* Setting the slot cannot fail for an index we own on a code object
+           that already has its extra array. */
+        (void)compat_code_set_extra((PyObject *)cache->code, code_extra_index,
+                                    NULL);
+        rawmem_free(cache, cache_bytes(cache->n_ids));
+    }
+    sites_lock();
+    unknown_site = 0;
+    sites_unlock();
+}
+
+/* ---- reading immutable code data ---------------------------------------- */
+
+static int
+read_varint(const uint8_t **cursor, const uint8_t *end)
+{
+    unsigned int value = 0;
+    unsigned int shift = 0;
+    while (*cursor < end) {
+        uint8_t byte = *(*cursor)++;
+        value |= (unsigned int)(byte & 63) << shift;
+        shift += 6;
+        if (!(byte & 64) || shift > 30) {
+            break;
+        }
+    }
+    return (int)value;
+}
+
+static int
+read_signed_varint(const uint8_t **cursor, const uint8_t *end)
+{
+    unsigned int value = (unsigned int)read_varint(cursor, end);
+    return (value & 1) ? -(int)(value >> 1) : (int)(value >> 1);
+}
+
+/* Decode the 3.11+ location table (Objects/locations.md in CPython): each
+   entry covers 1-8 code units and moves the current line by a delta. */
+int
+frames_code_line(PyCodeObject *code, int unit)
+{
+    if (unit < 0) {
+        return code->co_firstlineno;
+    }
+    const uint8_t *cursor =
+        (const uint8_t *)PyBytes_AS_STRING(code->co_linetable);
+    const uint8_t *end = cursor + PyBytes_GET_SIZE(code->co_linetable);
+    int line = code->co_firstlineno;
+    int start = 0;
+    while (cursor < end) {
+        uint8_t first = *cursor++;
+        int kind = (first >> 3) & 15;
+        int length = (first & 7) + 1;
+        int entry_line = line;
+        int has_line = 1;
+        if (kind == 15) {
+            has_line = 0;
+        }
+        else if (kind == 14) {
+            entry_line += read_signed_varint(&cursor, end);
+            read_varint(&cursor, end);
+            read_varint(&cursor, end);
+            read_varint(&cursor, end);
+        }
+        else if (kind == 13) {
+            entry_line += read_signed_varint(&cursor, end);
+        }
+        else if (kind >= 10) {
+            entry_line += kind - 10;
+            cursor += 2;
+        }
+        else {
+            cursor += 1;
+        }
+        if (has_line) {
+            line = entry_line;
+        }
+        if (unit < start + length) {
+            return has_line ? line : 0;
+        }
+        start += length;
+    }
+    return 0;
+}
+
+/* Write the UTF-8 form of a str into buffer (at most capacity bytes) with
+   no Python call: lone surrogates become U+FFFD.  Returns the length. */
+static size_t
+filename_utf8(PyObject *filename, char *buffer, size_t capacity)
+{
+    if (!PyUnicode_Check(filename) || PyUnicode_READY(filename) < 0) {
+        return 0;
+    }
+    Py_ssize_t length = PyUnicode_GET_LENGTH(filename);
+    if (PyUnicode_IS_ASCII(filename)) {
+        size_t n = (size_t)length < capacity ? (size_t)length : capacity;
+        memcpy(buffer, PyUnicode_DATA(filename), n);
+        return n;
+    }
+    int kind = PyUnicode_KIND(filename);
+    const void *data = PyUnicode_DATA(filename);
+    size_t out = 0;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch >= 0xD800 && ch <= 0xDFFF) {
+            ch = 0xFFFD;
+        }
+        char encoded[4];
+        size_t n;
+        if (ch < 0x80) {
+            encoded[0] = (char)ch;
+            n = 1;
+        }
+        else if (ch < 0x800) {
+            encoded[0] = (char)(0xC0 | (ch >> 6));
+            encoded[1] = (char)(0x80 | (ch & 0x3F));
+            n = 2;
+        }
+        else if (ch < 0x10000) {
+            encoded[0] = (char)(0xE0 | (ch >> 12));
+            encoded[1] = (char)(0x80 | ((ch >> 6) & 0x3F));
+            encoded[2] = (char)(0x80 | (ch & 0x3F));
+            n = 3;
+        }
+        else {
+            encoded[0] = (char)(0xF0 | (ch >> 18));
+            encoded[1] = (char)(0x80 | ((ch >> 12) & 0x3F));
+            encoded[2] = (char)(0x80 | ((ch >> 6) & 0x3F));
+            encoded[3] = (char)(0x80 | (ch & 0x3F));
+            n = 4;
+        }
+        if (out + n > capacity) {
+            break;
+        }
+        memcpy(buffer + out, encoded, n);
+        out += n;
+    }
+    return out;
+}
+
+/* Intern the filename of a code object.  Takes the sites lock. */
+static uint32_t
+intern_code_filename(PyCodeObject *code)
+{
+    char buffer[4096];
+    size_t length = filename_utf8(code->co_filename, buffer, sizeof(buffer));
+    sites_lock();
+    uint32_t id = sites_intern_filename(buffer, length);
+    sites_unlock();
+    return id;
+}
+
+static uint32_t
+intern_frame_of(uint32_t filename_id, PyCodeObject *code, int unit)
+{
+    int line = frames_code_line(code, unit);
+    sites_lock();
+    uint32_t id = sites_intern_frame(filename_id, line);
+    sites_unlock();
+    return id;
+}
+
+static uint32_t
+intern_single_frame_site(uint32_t frame_id)
+{
+    if (frame_id == 0) {
+        return 0;
+    }
+    sites_lock();
+    uint32_t id = sites_intern_traceback(&frame_id, 1);
+    sites_unlock();
+    return id;
+}
+
+static uint32_t
+get_unknown_site(void)
+{
+    sites_lock();
+    if (unknown_site == 0) {
+        uint32_t frame_id = sites_unknown_frame();
+        if (frame_id != 0) {
+            unknown_site = sites_intern_traceback(&frame_id, 1);
+        }
+    }
+    uint32_t id = unknown_site;
+    sites_unlock();
+    return id;
+}
+
+/* ---- caches (GIL) --------------------------------------------------------- */
+
+static code_cache *
+get_cache(PyCodeObject *code)
+{
+    code_cache *cache = compat_code_get_extra(code, code_extra_index);
+    if (cache != NULL) {
+        return cache;
+    }
+    Py_ssize_t units = compat_code_units(code);
+    if (units < 0 || units >= UINT32_MAX - 1) {
+        return NULL;
+    }
+    uint32_t n_ids = (uint32_t)units + 1;
+    uint32_t filename_id = intern_code_filename(code);
+    if (filename_id == 0) {
+        return NULL;
+    }
+    cache = rawmem_calloc(1, cache_bytes(n_ids));
+    if (cache == NULL) {
+        return NULL;
+    }
+    cache->code = code;
+    cache->filename_id = filename_id;
+    cache->n_ids = n_ids;
+    if (compat_code_set_extra((PyObject *)code, code_extra_index, cache) < 0) {
+        PyErr_Clear();
+        rawmem_free(cache, cache_bytes(n_ids));
+        return NULL;
+    }
+    cache->next = all_caches;
+    if (all_caches != NULL) {
+        all_caches->prev = cache;
+    }
+    all_caches = cache;
+    return cache;
+}
+
+static uint32_t
+cache_slot(code_cache *cache, compat_frame *frame)
+{
+    int unit = compat_frame_lasti(frame);
+    if (unit < -1 || (uint32_t)(unit + 1) >= cache->n_ids) {
+        unit = -1;
+    }
+    return (uint32_t)(unit + 1);
+}
+
+/* Frame id of a frame, through the code cache (nframe > 1 mode). */
+static uint32_t
+cached_frame_id(compat_frame *frame)
+{
+    PyCodeObject *code = compat_frame_code(frame);
+    code_cache *cache = get_cache(code);
+    if (cache == NULL) {
+        uint32_t filename_id = intern_code_filename(code);
+        return intern_frame_of(filename_id, code, compat_frame_lasti(frame));
+    }
+    uint32_t slot = cache_slot(cache, frame);
+    uint32_t id = cache->ids[slot];
+    if (id == 0) {
+        id = intern_frame_of(cache->filename_id, code, (int)slot - 1);
+        cache->ids[slot] = id;
+    }
+    return id;
+}
+
+static uint32_t
+uncached_frame_id(compat_frame *frame)
+{
+    PyCodeObject *code = compat_frame_code(frame);
+    uint32_t filename_id = intern_code_filename(code);
+    return intern_frame_of(filename_id, code, compat_frame_lasti(frame));
+}
+
+/* The nframe == 1 fast path: one load from the code's cache. */
+static uint32_t
+single_frame_site(compat_frame *frame)
+{
+    PyCodeObject *code = compat_frame_code(frame);
+    code_cache *cache = get_cache(code);
+    if (cache == NULL) {
+        return intern_single_frame_site(uncached_frame_id(frame));
+    }
+    uint32_t slot = cache_slot(cache, frame);
+    uint32_t id = cache->ids[slot];
+    if (id == 0) {
+        id = intern_single_frame_site(
+            intern_frame_of(cache->filename_id, code, (int)slot - 1));
+        cache->ids[slot] = id;
+    }
+    return id;
+}
+
+uint32_t
+frames_capture_site(PyThreadState *tstate, int use_caches)
+{
+    compat_frame *frame =
+        tstate != NULL ? compat_current_frame(tstate) : NULL;
+    if (frame == NULL) {
+        return get_unknown_site();
+    }
+    int limit = max_nframe;
+    if (limit == 1 && use_caches) {
+        return single_frame_site(frame);
+    }
+    uint32_t *buffer = use_caches ? gil_frame_buffer : raw_frame_buffer;
+    uint32_t nframe = 0;
+    for (; frame != NULL && nframe < (uint32_t)limit;
+         frame = compat_previous_frame(frame)) {
+        uint32_t id = use_caches ? cached_frame_id(frame)
+                                 : uncached_frame_id(frame);
+        if (id == 0) {
+            return 0;
+        }
+        buffer[nframe++] = id;
+    }
+    sites_lock();
+    uint32_t site = sites_intern_traceback(buffer, nframe);
+    sites_unlock();
+    return site;
+}

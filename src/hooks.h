@@ -1,0 +1,52 @@
+/* hooks: the PEP 445 allocator hooks, and the switch that installs them.
+ *
+ * Contract
+ * - hooks_enable() wraps the RAW, MEM and OBJ allocators installed at that
+ *   moment (stdlib tracemalloc's included) and starts recording;
+ *   hooks_disable() stops recording, forgets every trace and puts back
+ *   exactly what it wrapped, on each domain where our hook is still the
+ *   installed one.  Where another tracer wrapped ours meanwhile, our hook
+ *   stays in its chain and passes every call through untouched, so that
+ *   tracer keeps working.
+ * - The MEM/OBJ table and the site gil_* counters are guarded by the GIL;
+ *   the RAW table and raw_* counters by the raw lock (RAW functions are
+ *   called without the GIL).  A thread-local guard makes every allocation
+ *   made while the tracer runs (by us or the allocator we wrap) pass
+ *   through untraced.
+ * - A block the tracer could not record (out of memory) is counted in
+ *   hooks_untraced_count(); the user's allocation never fails because of
+ *   the tracer.
+ * - hooks_lock_tables()/hooks_unlock_tables() (GIL held) give a reader a
+ *   consistent view of all tables and counters; the reader must not
+ *   allocate Python objects while it holds them.
+ * - enable/disable/clear are called with the GIL.  Functions returning int
+ *   return 0 on success, -1 with no exception set on failure.
+ */
+#ifndef PYTRACEMALLOC_HOOKS_H
+#define PYTRACEMALLOC_HOOKS_H
+
+#include "compat.h"
+
+#include <stddef.h>
+
+#include "traces.h"
+
+int hooks_init(void);
+int hooks_enable(int nframe);
+void hooks_disable(void);
+int hooks_is_enabled(void);
+/* Forget every trace and statistic, and reset the peak; tracing goes on. */
+void hooks_clear_traces(void);
+size_t hooks_untraced_count(void);
+
+void hooks_lock_tables(void);
+void hooks_unlock_tables(void);
+trace_table *hooks_gil_table(void);
+trace_table *hooks_raw_table(void);
+
+/* Run tracer code that allocates Python objects (read-outs) without tracing
+   those allocations: they are the tracer's own. */
+void hooks_untraced_begin(void);
+void hooks_untraced_end(void);
+
+#endif

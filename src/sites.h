@@ -1,0 +1,80 @@
+/* sites: interned filenames, frames and tracebacks ("sites"), and the live
+ * statistics of every site.
+ *
+ * Contract
+ * - Ids are small integers starting at 1; 0 means "none" (and is what the
+ *   intern functions return when memory is missing).
+ * - A frame is (filename id, line number).  A site is a traceback: up to
+ *   nframe frame ids, most recent first.  Interning the same content twice
+ *   gives the same id, so the statistics of one line (or one traceback)
+ *   live in exactly one place.
+ * - Locking: sites_lock() guards every intern function and the filename and
+ *   frame tables.  Site records never move once created, so site_get() is
+ *   lock-free.  A site's gil_* counters are guarded by the GIL (MEM and OBJ
+ *   domains), its raw_* counters by the hooks' raw lock (RAW domain).
+ *   Lock order: raw lock, then sites lock.
+ * - sites_reset() forgets everything; the caller holds the GIL, the raw lock
+ *   and the sites lock, so no hook can hold an id across it.
+ * - Memory comes from rawmem only.
+ */
+#ifndef PYTRACEMALLOC_SITES_H
+#define PYTRACEMALLOC_SITES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SITES_CHUNK_BITS 12
+#define SITES_CHUNK_SIZE (1u << SITES_CHUNK_BITS)
+#define SITES_MAX_CHUNKS 16384u
+
+typedef struct {
+    uint32_t filename_id;
+    int32_t lineno;
+} tm_frame;
+
+typedef struct {
+    size_t gil_size;        /* guarded by the GIL */
+    size_t gil_count;
+    size_t raw_size;        /* guarded by the raw lock */
+    size_t raw_count;
+    uint64_t hash;
+    uint32_t next_same_hash; /* chain of sites whose hash collides */
+    uint32_t nframe;
+    uint32_t inline_frame;   /* storage for the common nframe == 1 */
+    uint32_t *frames;        /* nframe frame ids, most recent first */
+} tm_site;
+
+typedef struct {
+    const char *utf8;
+    size_t length;
+} tm_filename;
+
+extern tm_site *sites_chunks[SITES_MAX_CHUNKS];
+
+int sites_init(void);
+void sites_lock(void);
+void sites_unlock(void);
+/* Re-create the lock in a child process after fork(). */
+void sites_after_fork_child(void);
+
+uint32_t sites_intern_filename(const char *utf8, size_t length);
+uint32_t sites_intern_frame(uint32_t filename_id, int lineno);
+uint32_t sites_intern_traceback(const uint32_t *frame_ids, uint32_t nframe);
+/* The frame ("<unknown>", 0) for blocks allocated with no Python frame. */
+uint32_t sites_unknown_frame(void);
+
+/* Number of ids handed out so far, plus one: valid ids are 1..count-1. */
+uint32_t sites_site_limit(void);
+uint32_t sites_frame_limit(void);
+tm_frame sites_frame(uint32_t frame_id);
+tm_filename sites_filename(uint32_t filename_id);
+
+static inline tm_site *
+site_get(uint32_t site_id)
+{
+    return &sites_chunks[site_id >> SITES_CHUNK_BITS]
+                        [site_id & (SITES_CHUNK_SIZE - 1)];
+}
+
+void sites_reset(void);
+#endif

@@ -1,0 +1,50 @@
+/* traces: the table of live traced blocks, and the counters it keeps.
+ *
+ * Contract
+ * - A trace_table maps a block address to (size, site id) in 16 bytes a
+ *   block: size and site are packed in one 64-bit value.  Blocks of 4 GiB
+ *   or more keep their size in a small side map.
+ * - Adding or removing a block updates, in the same step, the block's site
+ *   counters (gil_* or raw_* by the table's kind), the table's total and
+ *   the shared peak: statistics are always live, never recomputed.
+ * - Locking is the caller's: the GIL for the MEM/OBJ table, the raw lock
+ *   for the RAW table.  The totals and the peak are atomics so that any
+ *   thread may read them.
+ * - traces_add returns 0, or -1 when the table could not grow (nothing is
+ *   recorded then); traces_remove returns 1 when the block was traced.
+ */
+#ifndef PYTRACEMALLOC_TRACES_H
+#define PYTRACEMALLOC_TRACES_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "u64map.h"
+
+typedef struct {
+    u64map blocks;      /* address -> size << 32 | site id */
+    u64map big_sizes;   /* address -> size, for sizes >= 4 GiB */
+    int is_raw;         /* which site counters this table feeds */
+    atomic_size_t total_size;
+} trace_table;
+
+int traces_init(trace_table *table, int is_raw);
+int traces_add(trace_table *table, uintptr_t address, size_t size,
+               uint32_t site_id);
+int traces_remove(trace_table *table, uintptr_t address, size_t *size,
+                  uint32_t *site_id);
+/* Find a block without removing it; 1 if found. */
+int traces_lookup(trace_table *table, uintptr_t address, size_t *size,
+                  uint32_t *site_id);
+/* Forget every block (site counters are reset by sites_reset). */
+void traces_reset(trace_table *table);
+size_t traces_count(const trace_table *table);
+
+/* Traced bytes in both tables, and the highest value seen since the last
+   traces_reset_peak(). */
+size_t traces_current(void);
+size_t traces_peak(void);
+void traces_reset_peak(void);
+
+#endif

@@ -1,0 +1,169 @@
+#include "u64map.h"
+
+#include "rawmem.h"
+
+static unsigned
+log2_of_power_of_two(size_t value)
+{
+    unsigned bits = 0;
+    while (((size_t)1 << bits) < value) {
+        bits++;
+    }
+    return bits;
+}
+
+static size_t
+round_up_capacity(size_t capacity)
+{
+    size_t rounded = 16;
+    while (rounded < capacity) {
+        rounded <<= 1;
+    }
+    return rounded;
+}
+
+static int
+allocate_slots(u64map *map, size_t capacity)
+{
+    u64map_slot *slots = rawmem_calloc(capacity, sizeof(u64map_slot));
+    if (slots == NULL) {
+        return -1;
+    }
+    map->slots = slots;
+    map->mask = capacity - 1;
+    map->shift = 64 - log2_of_power_of_two(capacity);
+    map->count = 0;
+    return 0;
+}
+
+int
+u64map_init(u64map *map, size_t capacity)
+{
+    map->slots = NULL;
+    map->mask = 0;
+    map->shift = 64;
+    map->count = 0;
+    return allocate_slots(map, round_up_capacity(capacity));
+}
+
+void
+u64map_fini(u64map *map)
+{
+    if (map->slots != NULL) {
+        rawmem_free(map->slots, (map->mask + 1) * sizeof(u64map_slot));
+    }
+    map->slots = NULL;
+    map->mask = 0;
+    map->count = 0;
+}
+
+int
+u64map_reset(u64map *map, size_t capacity)
+{
+    capacity = round_up_capacity(capacity);
+    if (map->slots != NULL && map->mask + 1 == capacity) {
+        for (size_t i = 0; i <= map->mask; i++) {
+            map->slots[i].key = 0;
+        }
+        map->count = 0;
+        return 0;
+    }
+    u64map fresh;
+    if (u64map_init(&fresh, capacity) < 0) {
+        for (size_t i = 0; map->slots != NULL && i <= map->mask; i++) {
+            map->slots[i].key = 0;
+        }
+        map->count = 0;
+        return -1;
+    }
+    u64map_fini(map);
+    *map = fresh;
+    return 0;
+}
+
+/* Place a key known to be absent; the table has room. */
+static void
+place(u64map *map, uint64_t key, uint64_t value)
+{
+    size_t i = u64map_home(map, key);
+    while (map->slots[i].key != 0) {
+        i = (i + 1) & map->mask;
+    }
+    map->slots[i].key = key;
+    map->slots[i].value = value;
+    map->count++;
+}
+
+static int
+grow(u64map *map)
+{
+    size_t old_capacity = map->mask + 1;
+    u64map_slot *old_slots = map->slots;
+    u64map bigger;
+    if (u64map_init(&bigger, old_capacity * 2) < 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < old_capacity; i++) {
+        if (old_slots[i].key != 0) {
+            place(&bigger, old_slots[i].key, old_slots[i].value);
+        }
+    }
+    rawmem_free(old_slots, old_capacity * sizeof(u64map_slot));
+    *map = bigger;
+    return 0;
+}
+
+int
+u64map_put(u64map *map, uint64_t key, uint64_t value)
+{
+    u64map_slot *slot = u64map_find(map, key);
+    if (slot != NULL) {
+        slot->value = value;
+        return 0;
+    }
+    size_t capacity = map->mask + 1;
+    if ((map->count + 1) * 4 > capacity * 3) {
+        /* When growing fails, keep filling up to 15/16: probing gets
+           slower, but recording goes on. */
+        if (grow(map) < 0 && (map->count + 1) * 16 > capacity * 15) {
+            return -1;
+        }
+    }
+    place(map, key, value);
+    return 0;
+}
+
+int
+u64map_pop(u64map *map, uint64_t key, uint64_t *value)
+{
+    u64map_slot *slot = u64map_find(map, key);
+    if (slot == NULL) {
+        return 0;
+    }
+    if (value != NULL) {
+        *value = slot->value;
+    }
+    /* Backward-shift deletion: pull later members of the probe run into
+       the hole unless that would move them before their home slot. */
+    size_t hole = (size_t)(slot - map->slots);
+    size_t next = (hole + 1) & map->mask;
+    while (map->slots[next].key != 0) {
+        size_t home = u64map_home(map, map->slots[next].key);
+        size_t distance_to_hole = (hole - home) & map->mask;
+        size_t distance_to_next = (next - home) & map->mask;
+        if (distance_to_hole < distance_to_next) {
+            map->slots[hole] = map->slots[next];
+            hole = next;
+        }
+        next = (next + 1) & map->mask;
+    }
+    map->slots[hole].key = 0;
+    map->count--;
+    return 1;
+}
+
+size_t
+u64map_memory(const u64map *map)
+{
+    return map->slots == NULL ? 0 : (map->mask + 1) * sizeof(u64map_slot);
+}

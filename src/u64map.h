@@ -1,0 +1,69 @@
+/* u64map: an open-addressing hash map from uint64_t to uint64_t.
+ *
+ * Contract
+ * - Key 0 is reserved (it marks an empty slot); callers never store it.
+ * - Linear probing with backward-shift deletion: no tombstones, so a map
+ *   under constant churn never degrades.  16 bytes a slot; the load factor
+ *   is kept under 3/4 while memory allows it and may reach 15/16 when
+ *   growing fails, so an out-of-memory tracer keeps recording for a while.
+ * - Memory comes from rawmem (never the hooked Python allocators).
+ * - Not thread-safe: the owner of a map says which lock guards it.
+ * - Functions that can fail return 0 on success and -1 when memory is
+ *   missing; on failure the map is unchanged.
+ */
+#ifndef PYTRACEMALLOC_U64MAP_H
+#define PYTRACEMALLOC_U64MAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t key;
+    uint64_t value;
+} u64map_slot;
+
+typedef struct {
+    u64map_slot *slots;
+    size_t mask;      /* capacity - 1; capacity is a power of two */
+    unsigned shift;   /* 64 - log2(capacity): hash = key * K >> shift */
+    size_t count;
+} u64map;
+
+int u64map_init(u64map *map, size_t capacity);
+void u64map_fini(u64map *map);
+/* Empty the map and shrink it to `capacity` slots (0 on success, -1 if the
+   smaller table cannot be allocated: the map is then emptied in place). */
+int u64map_reset(u64map *map, size_t capacity);
+/* Insert key, or replace its value. */
+int u64map_put(u64map *map, uint64_t key, uint64_t value);
+/* Remove key; return 1 and store its value in *value when it was there,
+   else return 0. */
+int u64map_pop(u64map *map, uint64_t key, uint64_t *value);
+size_t u64map_memory(const u64map *map);
+
+static inline size_t
+u64map_home(const u64map *map, uint64_t key)
+{
+    /* Fibonacci hashing: pointers are 16-byte aligned, the multiplication
+       moves their varying middle bits into the top bits we keep. */
+    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> map->shift);
+}
+
+/* Return the slot holding key, or NULL. */
+static inline u64map_slot *
+u64map_find(const u64map *map, uint64_t key)
+{
+    size_t i = u64map_home(map, key);
+    for (;;) {
+        u64map_slot *slot = &map->slots[i];
+        if (slot->key == key) {
+            return slot;
+        }
+        if (slot->key == 0) {
+            return NULL;
+        }
+        i = (i + 1) & map->mask;
+    }
+}
+
+#endif
