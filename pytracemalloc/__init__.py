@@ -1,7 +1,11 @@
 """pytracemalloc: which file and line holds your memory.
 
+    import pytracemalloc as tracemalloc
+
 The engine (pytracemalloc._tracemalloc) keeps per-line statistics live in
-C, so reading them costs O(lines), never O(blocks).
+C, so reading them costs O(lines), never O(blocks).  On top of it sit the
+pytracemalloc 0.9.1 API (DisplayTop, Snapshot, TakeSnapshot, ...) and the
+API of CPython's stdlib tracemalloc (start, take_snapshot, Statistic, ...).
 """
 
 import atexit
@@ -22,6 +26,10 @@ from pytracemalloc._tracemalloc import (
     start_timer,
     stop_timer,
 )
+
+# --- Snapshot and the stdlib-compatible API (snapshot.py, stdlib_api.py) ---
+
+# --- 0.9.1 tasks, display and process memory (display.py, tasks.py, ...) ---
 
 # Tracing stops cleanly at interpreter exit, before modules are torn down.
 atexit.register(_tracemalloc.disable)
