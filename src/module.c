@@ -12,6 +12,9 @@
  */
 #include "compat.h"
 
+#include <errno.h>
+#include <pthread.h>
+
 #include "frames.h"
 #include "hooks.h"
 #include "rawmem.h"
@@ -472,13 +475,37 @@ domain_free(PyMemAllocatorDomain domain, void *ptr)
     }
 }
 
+/* Test blocks are named by a handle, the lowest free one: while fewer than
+   257 blocks live it is a small int, which CPython keeps preallocated, so a
+   test helper's line allocates nothing but the block itself.  Guarded by
+   the GIL. */
+#define TEST_HANDLES 8192
+static void *test_blocks[TEST_HANDLES];
+
 static PyObject *
-address_or_memory_error(void *ptr)
+new_handle(void *ptr)
 {
     if (ptr == NULL) {
         return PyErr_NoMemory();
     }
-    return PyLong_FromVoidPtr(ptr);
+    for (int handle = 0; handle < TEST_HANDLES; handle++) {
+        if (test_blocks[handle] == NULL) {
+            test_blocks[handle] = ptr;
+            return PyLong_FromLong(handle);
+        }
+    }
+    PyErr_SetString(PyExc_RuntimeError, "too many live test blocks");
+    return NULL;
+}
+
+static int
+parse_handle(int handle)
+{
+    if (handle < 0 || handle >= TEST_HANDLES || test_blocks[handle] == NULL) {
+        PyErr_SetString(PyExc_ValueError, "not a live test block");
+        return -1;
+    }
+    return 0;
 }
 
 static PyObject *
@@ -491,7 +518,7 @@ tm_test_malloc(PyObject *Py_UNUSED(module), PyObject *args)
         || parse_domain(value, &domain) < 0) {
         return NULL;
     }
-    return address_or_memory_error(domain_malloc(domain, (size_t)size));
+    return new_handle(domain_malloc(domain, (size_t)size));
 }
 
 static PyObject *
@@ -504,44 +531,76 @@ tm_test_calloc(PyObject *Py_UNUSED(module), PyObject *args)
         || parse_domain(value, &domain) < 0) {
         return NULL;
     }
-    return address_or_memory_error(
-        domain_calloc(domain, (size_t)nelem, (size_t)elsize));
+    return new_handle(domain_calloc(domain, (size_t)nelem, (size_t)elsize));
 }
 
 static PyObject *
 tm_test_realloc(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    int value;
-    PyObject *address;
+    int value, handle;
     Py_ssize_t size;
     PyMemAllocatorDomain domain;
-    if (!PyArg_ParseTuple(args, "iOn:_test_realloc", &value, &address, &size)
-        || parse_domain(value, &domain) < 0) {
+    if (!PyArg_ParseTuple(args, "iin:_test_realloc", &value, &handle, &size)
+        || parse_domain(value, &domain) < 0 || parse_handle(handle) < 0) {
         return NULL;
     }
-    void *ptr = PyLong_AsVoidPtr(address);
-    if (ptr == NULL && PyErr_Occurred()) {
-        return NULL;
+    void *ptr = domain_realloc(domain, test_blocks[handle], (size_t)size);
+    if (ptr == NULL) {
+        return PyErr_NoMemory();
     }
-    return address_or_memory_error(domain_realloc(domain, ptr, (size_t)size));
+    test_blocks[handle] = ptr;
+    return PyLong_FromLong(handle);
 }
 
 static PyObject *
 tm_test_free(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    int value;
-    PyObject *address;
+    int value, handle;
     PyMemAllocatorDomain domain;
-    if (!PyArg_ParseTuple(args, "iO:_test_free", &value, &address)
-        || parse_domain(value, &domain) < 0) {
+    if (!PyArg_ParseTuple(args, "ii:_test_free", &value, &handle)
+        || parse_domain(value, &domain) < 0 || parse_handle(handle) < 0) {
         return NULL;
     }
-    void *ptr = PyLong_AsVoidPtr(address);
-    if (ptr == NULL && PyErr_Occurred()) {
-        return NULL;
-    }
-    domain_free(domain, ptr);
+    domain_free(domain, test_blocks[handle]);
+    test_blocks[handle] = NULL;
     Py_RETURN_NONE;
+}
+
+typedef struct {
+    size_t size;
+    void *ptr;
+} c_thread_request;
+
+static void *
+allocate_in_c_thread(void *arg)
+{
+    c_thread_request *request = arg;
+    request->ptr = PyMem_RawMalloc(request->size);
+    return NULL;
+}
+
+/* Allocate from a C thread that never ran Python code: the block has no
+   Python frame. */
+static PyObject *
+tm_test_malloc_in_c_thread(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    c_thread_request request = {PyLong_AsSize_t(arg), NULL};
+    if (request.size == (size_t)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    pthread_t thread;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = pthread_create(&thread, NULL, allocate_in_c_thread, &request);
+    if (status == 0) {
+        pthread_join(thread, NULL);
+    }
+    Py_END_ALLOW_THREADS
+    if (status != 0) {
+        errno = status;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return new_handle(request.ptr);
 }
 
 static PyObject *
@@ -599,6 +658,7 @@ static PyMethodDef module_methods[] = {
     {"_test_realloc", tm_test_realloc, METH_VARARGS, NULL},
     {"_test_free", tm_test_free, METH_VARARGS, NULL},
     {"_test_fail_after", tm_test_fail_after, METH_O, NULL},
+    {"_test_malloc_in_c_thread", tm_test_malloc_in_c_thread, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
