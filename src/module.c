@@ -603,6 +603,24 @@ tm_test_malloc_in_c_thread(PyObject *Py_UNUSED(module), PyObject *arg)
     return new_handle(request.ptr);
 }
 
+/* The engine's line for a code unit, to check its line table decoder
+   against CPython's. */
+static PyObject *
+tm_test_code_line(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *code;
+    int unit;
+    if (!PyArg_ParseTuple(args, "O!i:_test_code_line", &PyCode_Type, &code,
+                          &unit)) {
+        return NULL;
+    }
+    if (unit < -1 || unit >= compat_code_units((PyCodeObject *)code)) {
+        PyErr_SetString(PyExc_ValueError, "no such code unit");
+        return NULL;
+    }
+    return PyLong_FromLong(frames_code_line((PyCodeObject *)code, unit));
+}
+
 static PyObject *
 tm_test_fail_after(PyObject *Py_UNUSED(module), PyObject *arg)
 {
@@ -658,6 +676,7 @@ static PyMethodDef module_methods[] = {
     {"_test_realloc", tm_test_realloc, METH_VARARGS, NULL},
     {"_test_free", tm_test_free, METH_VARARGS, NULL},
     {"_test_fail_after", tm_test_fail_after, METH_O, NULL},
+    {"_test_code_line", tm_test_code_line, METH_VARARGS, NULL},
     {"_test_malloc_in_c_thread", tm_test_malloc_in_c_thread, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
