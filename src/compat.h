@@ -174,9 +174,11 @@ typedef struct {
 static inline void *
 compat_code_get_extra(PyCodeObject *code, Py_ssize_t index)
 {
-    void *value = NULL;
-    (void)_PyCode_GetExtra((PyObject *)code, index, &value);
-    return value;
+    compat_code_extra *extra = (compat_code_extra *)code->co_extra;
+    if (extra == NULL || index >= extra->ce_size) {
+        return NULL;
+    }
+    return extra->ce_extras[index];
 }
 
 /* --- objects ------------------------------------------------------------- */
