@@ -70,8 +70,11 @@ compat_tstate_gil_known(void)
 {
 #  if PY_VERSION_HEX >= 0x030D0000
     return PyThreadState_GetUnchecked();
-#  else
+#  elif PY_VERSION_HEX >= 0x030C0000
     return _PyThreadState_UncheckedGet();
+#  else
+    /* 3.11: an atomic load of the runtime's GIL holder, inlined. */
+    return _PyThreadState_GET();
 #  endif
 }
 

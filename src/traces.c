@@ -64,24 +64,37 @@ count_in_site(trace_table *table, uint32_t site_id, size_t size, int sign)
     }
 }
 
+static size_t unpack_size(trace_table *table, uintptr_t address,
+                          uint64_t packed, int remove);
+
 int
 traces_add(trace_table *table, uintptr_t address, size_t size,
            uint32_t site_id)
 {
     uint64_t packed_size = size;
     if (size >= SIZE_IN_SIDE_MAP) {
-        if (u64map_put(&table->big_sizes, address, size) < 0) {
-            return -1;
-        }
         packed_size = SIZE_IN_SIDE_MAP;
     }
-    if (u64map_put(&table->blocks, address,
-                   (packed_size << 32) | site_id) < 0) {
-        if (packed_size == SIZE_IN_SIDE_MAP) {
-            u64map_pop(&table->big_sizes, address, NULL);
-        }
+    int existed;
+    u64map_slot *slot = u64map_claim(&table->blocks, address, &existed);
+    if (slot == NULL) {
         return -1;
     }
+    if (existed) {
+        /* The address is live again, so its old block was freed where we
+           could not see it (a free list, or a free nested in the tracer):
+           take the old block out of its site before reusing the slot. */
+        uint64_t old = slot->value;
+        size_t old_size = unpack_size(table, address, old, 1);
+        count_in_site(table, (uint32_t)old, old_size, -1);
+        subtract_from_total(table, old_size);
+    }
+    if (packed_size == SIZE_IN_SIDE_MAP
+        && u64map_put(&table->big_sizes, address, size) < 0) {
+        u64map_pop(&table->blocks, address, NULL);
+        return -1;
+    }
+    slot->value = (packed_size << 32) | site_id;
     count_in_site(table, site_id, size, +1);
     add_to_total(table, size);
     return 0;

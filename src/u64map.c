@@ -113,23 +113,56 @@ grow(u64map *map)
     return 0;
 }
 
+/* Make room for one more key: 0, or -1 when the map is full and cannot
+   grow.  When growing fails, it keeps filling up to 15/16: probing gets
+   slower, but recording goes on. */
+static int
+reserve_one(u64map *map)
+{
+    size_t capacity = map->mask + 1;
+    if ((map->count + 1) * 4 <= capacity * 3) {
+        return 0;
+    }
+    if (grow(map) == 0 || (map->count + 1) * 16 <= capacity * 15) {
+        return 0;
+    }
+    return -1;
+}
+
+u64map_slot *
+u64map_claim(u64map *map, uint64_t key, int *existed)
+{
+    int room = reserve_one(map);
+    size_t i = u64map_home(map, key);
+    for (;;) {
+        u64map_slot *slot = &map->slots[i];
+        if (slot->key == key) {
+            *existed = 1;
+            return slot;
+        }
+        if (slot->key == 0) {
+            if (room < 0) {
+                return NULL;
+            }
+            slot->key = key;
+            slot->value = 0;
+            map->count++;
+            *existed = 0;
+            return slot;
+        }
+        i = (i + 1) & map->mask;
+    }
+}
+
 int
 u64map_put(u64map *map, uint64_t key, uint64_t value)
 {
-    u64map_slot *slot = u64map_find(map, key);
-    if (slot != NULL) {
-        slot->value = value;
-        return 0;
+    int existed;
+    u64map_slot *slot = u64map_claim(map, key, &existed);
+    if (slot == NULL) {
+        return -1;
     }
-    size_t capacity = map->mask + 1;
-    if ((map->count + 1) * 4 > capacity * 3) {
-        /* When growing fails, keep filling up to 15/16: probing gets
-           slower, but recording goes on. */
-        if (grow(map) < 0 && (map->count + 1) * 16 > capacity * 15) {
-            return -1;
-        }
-    }
-    place(map, key, value);
+    slot->value = value;
     return 0;
 }
 

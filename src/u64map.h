@@ -36,6 +36,10 @@ void u64map_fini(u64map *map);
 int u64map_reset(u64map *map, size_t capacity);
 /* Insert key, or replace its value. */
 int u64map_put(u64map *map, uint64_t key, uint64_t value);
+/* The slot of key, created (value 0, *existed = 0) when it was absent, in a
+   single probe: for callers that need the old value of a present key.
+   NULL when the key is absent and the map cannot grow. */
+u64map_slot *u64map_claim(u64map *map, uint64_t key, int *existed);
 /* Remove key; return 1 and store its value in *value when it was there,
    else return 0. */
 int u64map_pop(u64map *map, uint64_t key, uint64_t *value);
