@@ -5,23 +5,10 @@
 #include "rawmem.h"
 #include "sites.h"
 
-/* Per-code cache.  Guarded by the GIL. */
-typedef struct code_cache {
-    PyCodeObject *code;            /* borrowed: the cache dies with it */
-    struct code_cache *prev;
-    struct code_cache *next;
-    uint32_t filename_id;
-    uint32_t n_ids;
-    int detached;                  /* being dropped by frames_drop_caches */
-    /* per code unit + 1 (slot 0 is unit -1): site id when nframe is 1,
-       frame id otherwise; 0 when not computed yet */
-    uint32_t ids[];
-} code_cache;
-
-static Py_ssize_t code_extra_index = -1;   /* set once at import */
-static code_cache *all_caches;             /* GIL */
-static int max_nframe = 1;                 /* written with the GIL */
-static uint32_t unknown_site;              /* sites lock */
+Py_ssize_t frames_code_extra_index = -1; /* set once at import */
+int frames_nframe = 1;                   /* written with the GIL */
+static code_cache *all_caches;           /* GIL */
+static uint32_t unknown_site;            /* sites lock */
 
 /* Stack buffers for tracebacks: one for the GIL paths, one for the RAW
    path without the GIL (the raw lock guards it). */
@@ -66,15 +53,15 @@ free_code_cache(void *data)
 int
 frames_init(void)
 {
-    code_extra_index = compat_request_code_extra_index(free_code_cache);
-    return code_extra_index < 0 ? -1 : 0;
+    frames_code_extra_index = compat_request_code_extra_index(free_code_cache);
+    return frames_code_extra_index < 0 ? -1 : 0;
 }
 
 void
 frames_set_max_nframe(int nframe)
 {
-    int mode_changes = (nframe == 1) != (max_nframe == 1);
-    max_nframe = nframe;
+    int mode_changes = (nframe == 1) != (frames_nframe == 1);
+    frames_nframe = nframe;
     if (mode_changes) {
         frames_drop_caches();
     }
@@ -83,7 +70,7 @@ frames_set_max_nframe(int nframe)
 int
 frames_max_nframe(void)
 {
-    return max_nframe;
+    return frames_nframe;
 }
 
 void
@@ -95,8 +82,8 @@ frames_drop_caches(void)
         cache->detached = 1;
         /* Setting the slot cannot fail for an index we own on a code object
            that already has its extra array. */
-        (void)compat_code_set_extra((PyObject *)cache->code, code_extra_index,
-                                    NULL);
+        (void)compat_code_set_extra((PyObject *)cache->code,
+                                    frames_code_extra_index, NULL);
         rawmem_free(cache, cache_bytes(cache->n_ids));
     }
     sites_lock();
@@ -282,12 +269,13 @@ get_unknown_site(void)
     return id;
 }
 
-/* ---- caches (GIL) --------------------------------------------------------- */
+/* ---- caches (GIL) ---------------------------------------------------------
+ */
 
 static code_cache *
 get_cache(PyCodeObject *code)
 {
-    code_cache *cache = compat_code_get_extra(code, code_extra_index);
+    code_cache *cache = compat_code_get_extra(code, frames_code_extra_index);
     if (cache != NULL) {
         return cache;
     }
@@ -307,7 +295,8 @@ get_cache(PyCodeObject *code)
     cache->code = code;
     cache->filename_id = filename_id;
     cache->n_ids = n_ids;
-    if (compat_code_set_extra((PyObject *)code, code_extra_index, cache) < 0) {
+    if (compat_code_set_extra((PyObject *)code, frames_code_extra_index,
+                              cache) < 0) {
         PyErr_Clear();
         rawmem_free(cache, cache_bytes(n_ids));
         return NULL;
@@ -320,16 +309,6 @@ get_cache(PyCodeObject *code)
     return cache;
 }
 
-static uint32_t
-cache_slot(code_cache *cache, compat_frame *frame)
-{
-    int unit = compat_frame_lasti(frame);
-    if (unit < -1 || (uint32_t)(unit + 1) >= cache->n_ids) {
-        unit = -1;
-    }
-    return (uint32_t)(unit + 1);
-}
-
 /* Frame id of a frame, through the code cache (nframe > 1 mode). */
 static uint32_t
 cached_frame_id(compat_frame *frame)
@@ -340,7 +319,7 @@ cached_frame_id(compat_frame *frame)
         uint32_t filename_id = intern_code_filename(code);
         return intern_frame_of(filename_id, code, compat_frame_lasti(frame));
     }
-    uint32_t slot = cache_slot(cache, frame);
+    uint32_t slot = frames_cache_slot(cache, frame);
     uint32_t id = cache->ids[slot];
     if (id == 0) {
         id = intern_frame_of(cache->filename_id, code, (int)slot - 1);
@@ -366,7 +345,7 @@ single_frame_site(compat_frame *frame)
     if (cache == NULL) {
         return intern_single_frame_site(uncached_frame_id(frame));
     }
-    uint32_t slot = cache_slot(cache, frame);
+    uint32_t slot = frames_cache_slot(cache, frame);
     uint32_t id = cache->ids[slot];
     if (id == 0) {
         id = intern_single_frame_site(
@@ -379,12 +358,11 @@ single_frame_site(compat_frame *frame)
 uint32_t
 frames_capture_site(PyThreadState *tstate, int use_caches)
 {
-    compat_frame *frame =
-        tstate != NULL ? compat_current_frame(tstate) : NULL;
+    compat_frame *frame = tstate != NULL ? compat_current_frame(tstate) : NULL;
     if (frame == NULL) {
         return get_unknown_site();
     }
-    int limit = max_nframe;
+    int limit = frames_nframe;
     if (limit == 1 && use_caches) {
         return single_frame_site(frame);
     }
@@ -392,8 +370,8 @@ frames_capture_site(PyThreadState *tstate, int use_caches)
     uint32_t nframe = 0;
     for (; frame != NULL && nframe < (uint32_t)limit;
          frame = compat_previous_frame(frame)) {
-        uint32_t id = use_caches ? cached_frame_id(frame)
-                                 : uncached_frame_id(frame);
+        uint32_t id =
+            use_caches ? cached_frame_id(frame) : uncached_frame_id(frame);
         if (id == 0) {
             return 0;
         }

@@ -25,6 +25,23 @@
 
 #define FRAMES_MAX_NFRAME 65535
 
+/* Per-code cache, hung on the code object's co_extra slot.  Guarded by
+   the GIL. */
+typedef struct code_cache {
+    PyCodeObject *code; /* borrowed: the cache dies with it */
+    struct code_cache *prev;
+    struct code_cache *next;
+    uint32_t filename_id;
+    uint32_t n_ids;
+    int detached; /* being dropped by frames_drop_caches */
+    /* per code unit + 1 (slot 0 is unit -1): site id when nframe is 1,
+       frame id otherwise; 0 when not computed yet */
+    uint32_t ids[];
+} code_cache;
+
+extern Py_ssize_t frames_code_extra_index;
+extern int frames_nframe;
+
 int frames_init(void);
 void frames_set_max_nframe(int nframe);
 int frames_max_nframe(void);
@@ -34,5 +51,37 @@ void frames_drop_caches(void);
 /* The line that a code unit of a code object belongs to (the line table
    decoded in C); co_firstlineno for unit -1, 0 for a unit with no line. */
 int frames_code_line(PyCodeObject *code, int unit);
+
+static inline uint32_t
+frames_cache_slot(code_cache *cache, compat_frame *frame)
+{
+    int unit = compat_frame_lasti(frame);
+    if (unit < -1 || (uint32_t)(unit + 1) >= cache->n_ids) {
+        unit = -1;
+    }
+    return (uint32_t)(unit + 1);
+}
+
+/* The site of the running code, GIL held: the common case (nframe 1, the
+   instruction seen before) is a few loads, inline; anything else goes to
+   frames_capture_site().  Same contract as frames_capture_site(). */
+static inline uint32_t
+frames_capture_site_with_gil(PyThreadState *tstate)
+{
+    if (frames_nframe == 1 && tstate != NULL) {
+        compat_frame *frame = compat_current_frame(tstate);
+        if (frame != NULL) {
+            code_cache *cache = compat_code_get_extra(compat_frame_code(frame),
+                                                      frames_code_extra_index);
+            if (cache != NULL) {
+                uint32_t id = cache->ids[frames_cache_slot(cache, frame)];
+                if (id != 0) {
+                    return id;
+                }
+            }
+        }
+    }
+    return frames_capture_site(tstate, 1);
+}
 
 #endif

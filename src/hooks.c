@@ -9,8 +9,8 @@
 #include "timer.h"
 
 typedef struct {
-    PyMemAllocatorEx wrapped;   /* the allocator we call through to */
-    int installed;              /* our hook is somewhere in the chain */
+    PyMemAllocatorEx wrapped; /* the allocator we call through to */
+    int installed;            /* our hook is somewhere in the chain */
 } domain_hook;
 
 /* Written with the GIL by enable/disable; read by the hooks. */
@@ -27,8 +27,8 @@ static atomic_int tracing;
    allocator we wrap.  initial-exec: one instruction to read, no call. */
 static _Thread_local int in_tracer __attribute__((tls_model("initial-exec")));
 
-static trace_table gil_table;      /* the GIL */
-static trace_table raw_table;      /* raw_lock */
+static trace_table gil_table; /* the GIL */
+static trace_table raw_table; /* raw_lock */
 static GMutex raw_lock;
 /* Bumped (under raw_lock) by every reset: a RAW realloc that removed a
    block before calling the allocator puts it back only when no reset
@@ -54,7 +54,7 @@ count_untraced(void)
 static void
 record_with_gil(void *ptr, size_t size)
 {
-    uint32_t site = frames_capture_site(compat_tstate_gil_known(), 1);
+    uint32_t site = frames_capture_site_with_gil(compat_tstate_gil_known());
     if (site == 0 || traces_add(&gil_table, (uintptr_t)ptr, size, site) < 0) {
         count_untraced();
     }
@@ -144,8 +144,8 @@ record_raw(void *ptr, size_t size)
     g_mutex_lock(&raw_lock);
     if (is_tracing()) {
         uint32_t site = frames_capture_site(tstate, with_gil);
-        if (site == 0
-            || traces_add(&raw_table, (uintptr_t)ptr, size, site) < 0) {
+        if (site == 0 ||
+            traces_add(&raw_table, (uintptr_t)ptr, size, site) < 0) {
             count_untraced();
         }
     }
@@ -211,9 +211,9 @@ raw_realloc(void *ctx, void *old_ptr, size_t size)
     }
     else if (was_traced) {
         g_mutex_lock(&raw_lock);
-        if (is_tracing() && epoch == reset_epoch
-            && traces_add(&raw_table, (uintptr_t)old_ptr, old_size,
-                          old_site) < 0) {
+        if (is_tracing() && epoch == reset_epoch &&
+            traces_add(&raw_table, (uintptr_t)old_ptr, old_size, old_site) <
+                0) {
             count_untraced();
         }
         g_mutex_unlock(&raw_lock);
@@ -238,7 +238,8 @@ raw_free(void *ctx, void *ptr)
     in_tracer = 0;
 }
 
-/* ---- installation --------------------------------------------------------- */
+/* ---- installation ---------------------------------------------------------
+ */
 
 static void
 before_fork(void)
@@ -267,8 +268,8 @@ int
 hooks_init(void)
 {
     g_mutex_init(&raw_lock);
-    if (sites_init() < 0 || traces_init(&gil_table, 0) < 0
-        || traces_init(&raw_table, 1) < 0 || frames_init() < 0) {
+    if (sites_init() < 0 || traces_init(&gil_table, 0) < 0 ||
+        traces_init(&raw_table, 1) < 0 || frames_init() < 0) {
         return -1;
     }
     if (pthread_atfork(before_fork, after_fork_in_parent,

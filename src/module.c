@@ -70,7 +70,8 @@ frame_tuple(const readout *r, uint32_t frame_id, PyObject **cache)
     return Py_BuildValue("(Oi)", filename, frame.lineno);
 }
 
-/* ---- enable / disable ----------------------------------------------------- */
+/* ---- enable / disable -----------------------------------------------------
+ */
 
 static PyObject *
 tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
@@ -107,8 +108,7 @@ tm_is_enabled(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 }
 
 static PyObject *
-tm_get_traceback_limit(PyObject *Py_UNUSED(module),
-                       PyObject *Py_UNUSED(args))
+tm_get_traceback_limit(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     return PyLong_FromLong(frames_max_nframe());
 }
@@ -155,13 +155,14 @@ static PyObject *
 tm_get_traced_blocks(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     hooks_lock_tables();
-    size_t count = traces_count(hooks_gil_table())
-                   + traces_count(hooks_raw_table());
+    size_t count =
+        traces_count(hooks_gil_table()) + traces_count(hooks_raw_table());
     hooks_unlock_tables();
     return PyLong_FromSize_t(count);
 }
 
-/* ---- read-outs ------------------------------------------------------------ */
+/* ---- read-outs ------------------------------------------------------------
+ */
 
 /* {filename: {lineno: (size, count)}} by the most recent frame. */
 static PyObject *
@@ -207,9 +208,9 @@ build_stats(const readout *r)
             Py_DECREF(lines);
         }
         PyObject *lineno = PyLong_FromLong(frame.lineno);
-        PyObject *value = Py_BuildValue("(nn)",
-                                        (Py_ssize_t)line_size[frame_id],
-                                        (Py_ssize_t)line_count[frame_id]);
+        PyObject *value =
+            Py_BuildValue("(nn)", (Py_ssize_t)line_size[frame_id],
+                          (Py_ssize_t)line_count[frame_id]);
         int status = (lineno == NULL || value == NULL)
                          ? -1
                          : PyDict_SetItem(lines, lineno, value);
@@ -337,9 +338,8 @@ object_trace(PyObject *obj, int whole_traceback)
     if (names != NULL && whole_traceback) {
         result = PyTuple_New(site->nframe);
         for (uint32_t k = 0; result != NULL && k < site->nframe; k++) {
-            PyObject *frame =
-                frame_tuple(&copy, copy.frame_ids[site->first_frame + k],
-                            names);
+            PyObject *frame = frame_tuple(
+                &copy, copy.frame_ids[site->first_frame + k], names);
             if (frame == NULL) {
                 Py_CLEAR(result);
                 break;
@@ -373,7 +373,8 @@ tm_get_object_traceback(PyObject *Py_UNUSED(module), PyObject *obj)
     return object_trace(obj, 1);
 }
 
-/* ---- timer ------------------------------------------------------------------ */
+/* ---- timer
+ * ------------------------------------------------------------------ */
 
 static PyObject *
 tm_start_timer(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
@@ -407,13 +408,14 @@ tm_stop_timer(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
     Py_RETURN_NONE;
 }
 
-/* ---- test helpers ------------------------------------------------------------- */
+/* ---- test helpers
+ * ------------------------------------------------------------- */
 
 static int
 parse_domain(int value, PyMemAllocatorDomain *domain)
 {
-    if (value != PYMEM_DOMAIN_RAW && value != PYMEM_DOMAIN_MEM
-        && value != PYMEM_DOMAIN_OBJ) {
+    if (value != PYMEM_DOMAIN_RAW && value != PYMEM_DOMAIN_MEM &&
+        value != PYMEM_DOMAIN_OBJ) {
         PyErr_SetString(PyExc_ValueError, "unknown allocator domain");
         return -1;
     }
@@ -514,8 +516,8 @@ tm_test_malloc(PyObject *Py_UNUSED(module), PyObject *args)
     int value;
     Py_ssize_t size;
     PyMemAllocatorDomain domain;
-    if (!PyArg_ParseTuple(args, "in:_test_malloc", &value, &size)
-        || parse_domain(value, &domain) < 0) {
+    if (!PyArg_ParseTuple(args, "in:_test_malloc", &value, &size) ||
+        parse_domain(value, &domain) < 0) {
         return NULL;
     }
     return new_handle(domain_malloc(domain, (size_t)size));
@@ -527,8 +529,8 @@ tm_test_calloc(PyObject *Py_UNUSED(module), PyObject *args)
     int value;
     Py_ssize_t nelem, elsize;
     PyMemAllocatorDomain domain;
-    if (!PyArg_ParseTuple(args, "inn:_test_calloc", &value, &nelem, &elsize)
-        || parse_domain(value, &domain) < 0) {
+    if (!PyArg_ParseTuple(args, "inn:_test_calloc", &value, &nelem, &elsize) ||
+        parse_domain(value, &domain) < 0) {
         return NULL;
     }
     return new_handle(domain_calloc(domain, (size_t)nelem, (size_t)elsize));
@@ -540,8 +542,8 @@ tm_test_realloc(PyObject *Py_UNUSED(module), PyObject *args)
     int value, handle;
     Py_ssize_t size;
     PyMemAllocatorDomain domain;
-    if (!PyArg_ParseTuple(args, "iin:_test_realloc", &value, &handle, &size)
-        || parse_domain(value, &domain) < 0 || parse_handle(handle) < 0) {
+    if (!PyArg_ParseTuple(args, "iin:_test_realloc", &value, &handle, &size) ||
+        parse_domain(value, &domain) < 0 || parse_handle(handle) < 0) {
         return NULL;
     }
     void *ptr = domain_realloc(domain, test_blocks[handle], (size_t)size);
@@ -557,8 +559,8 @@ tm_test_free(PyObject *Py_UNUSED(module), PyObject *args)
 {
     int value, handle;
     PyMemAllocatorDomain domain;
-    if (!PyArg_ParseTuple(args, "ii:_test_free", &value, &handle)
-        || parse_domain(value, &domain) < 0 || parse_handle(handle) < 0) {
+    if (!PyArg_ParseTuple(args, "ii:_test_free", &value, &handle) ||
+        parse_domain(value, &domain) < 0 || parse_handle(handle) < 0) {
         return NULL;
     }
     domain_free(domain, test_blocks[handle]);
@@ -590,13 +592,13 @@ tm_test_malloc_in_c_thread(PyObject *Py_UNUSED(module), PyObject *arg)
     }
     pthread_t thread;
     int status;
-    Py_BEGIN_ALLOW_THREADS
-    status = pthread_create(&thread, NULL, allocate_in_c_thread, &request);
+    Py_BEGIN_ALLOW_THREADS status =
+        pthread_create(&thread, NULL, allocate_in_c_thread, &request);
     if (status == 0) {
         pthread_join(thread, NULL);
     }
-    Py_END_ALLOW_THREADS
-    if (status != 0) {
+    Py_END_ALLOW_THREADS if (status != 0)
+    {
         errno = status;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
@@ -682,9 +684,15 @@ static PyMethodDef module_methods[] = {
 };
 
 static struct PyModuleDef engine_module = {
-    PyModuleDef_HEAD_INIT, "pytracemalloc._tracemalloc",
-    "The tracing engine of pytracemalloc.", -1, module_methods,
-    NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "pytracemalloc._tracemalloc",
+    "The tracing engine of pytracemalloc.",
+    -1,
+    module_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyMODINIT_FUNC
@@ -703,11 +711,10 @@ PyInit__tracemalloc(void)
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddIntConstant(module, "MAX_NFRAME", FRAMES_MAX_NFRAME) < 0
-        || PyModule_AddIntConstant(module, "DOMAIN_RAW", PYMEM_DOMAIN_RAW) < 0
-        || PyModule_AddIntConstant(module, "DOMAIN_MEM", PYMEM_DOMAIN_MEM) < 0
-        || PyModule_AddIntConstant(module, "DOMAIN_OBJ", PYMEM_DOMAIN_OBJ)
-               < 0) {
+    if (PyModule_AddIntConstant(module, "MAX_NFRAME", FRAMES_MAX_NFRAME) < 0 ||
+        PyModule_AddIntConstant(module, "DOMAIN_RAW", PYMEM_DOMAIN_RAW) < 0 ||
+        PyModule_AddIntConstant(module, "DOMAIN_MEM", PYMEM_DOMAIN_MEM) < 0 ||
+        PyModule_AddIntConstant(module, "DOMAIN_OBJ", PYMEM_DOMAIN_OBJ) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -72,8 +72,8 @@ copy_sites(readout *out, int with_tracebacks)
         }
     }
     out->sites = malloc((n_live ? n_live : 1) * sizeof(readout_site));
-    out->frame_ids = malloc((n_frame_ids ? n_frame_ids : 1)
-                            * sizeof(uint32_t));
+    out->frame_ids =
+        malloc((n_frame_ids ? n_frame_ids : 1) * sizeof(uint32_t));
     if (out->sites == NULL || out->frame_ids == NULL) {
         return -1;
     }
@@ -129,8 +129,8 @@ copy_one_site(readout *out, tm_site *site, size_t size)
     out->filename_offsets = calloc(nframe + 2, sizeof(size_t));
     out->sites = malloc(sizeof(readout_site));
     out->frame_ids = malloc(nframe * sizeof(uint32_t));
-    if (out->frames == NULL || out->filename_offsets == NULL
-        || out->sites == NULL || out->frame_ids == NULL) {
+    if (out->frames == NULL || out->filename_offsets == NULL ||
+        out->sites == NULL || out->frame_ids == NULL) {
         return -1;
     }
     size_t total = 0;
@@ -163,8 +163,8 @@ readout_block(uintptr_t address, readout *out)
     size_t size = 0;
     uint32_t site_id = 0;
     hooks_lock_tables();
-    int found = traces_lookup(hooks_gil_table(), address, &size, &site_id)
-                || traces_lookup(hooks_raw_table(), address, &size, &site_id);
+    int found = traces_lookup(hooks_gil_table(), address, &size, &site_id) ||
+                traces_lookup(hooks_raw_table(), address, &size, &site_id);
     int status = found ? copy_one_site(out, site_get(site_id), size) : 0;
     hooks_unlock_tables();
     if (status < 0) {

@@ -19,19 +19,19 @@
 typedef struct {
     size_t size;
     size_t count;
-    uint32_t nframe;          /* frames kept in the copy */
-    uint32_t first_frame;     /* index into frame_ids */
+    uint32_t nframe;      /* frames kept in the copy */
+    uint32_t first_frame; /* index into frame_ids */
 } readout_site;
 
 typedef struct {
-    uint32_t n_filenames;     /* valid filename ids: 1..n_filenames-1 */
+    uint32_t n_filenames; /* valid filename ids: 1..n_filenames-1 */
     char *filename_bytes;
     size_t *filename_offsets; /* n_filenames + 1 entries */
     uint32_t n_frames;        /* valid frame ids: 1..n_frames-1 */
     tm_frame *frames;
-    uint32_t n_sites;         /* sites with live blocks */
+    uint32_t n_sites; /* sites with live blocks */
     readout_site *sites;
-    uint32_t *frame_ids;      /* every site's frames, most recent first */
+    uint32_t *frame_ids; /* every site's frames, most recent first */
 } readout;
 
 /* with_tracebacks: copy every frame of each site, else the most recent. */

@@ -9,8 +9,8 @@
 /* Site records, in chunks that never move.  Guarded by sites_mutex for
    creation; see sites.h for the counters. */
 tm_site *sites_chunks[SITES_MAX_CHUNKS];
-static uint32_t site_limit = 1;          /* sites_mutex */
-static u64map site_by_hash;              /* sites_mutex: hash -> first id */
+static uint32_t site_limit = 1; /* sites_mutex */
+static u64map site_by_hash;     /* sites_mutex: hash -> first id */
 
 /* Frames: frame key -> id, and id -> frame.  All guarded by sites_mutex. */
 static u64map frame_by_key;
@@ -86,9 +86,9 @@ int
 sites_init(void)
 {
     g_mutex_init(&sites_mutex);
-    if (u64map_init(&site_by_hash, 1024) < 0
-        || u64map_init(&frame_by_key, 1024) < 0
-        || u64map_init(&filename_by_hash, 256) < 0) {
+    if (u64map_init(&site_by_hash, 1024) < 0 ||
+        u64map_init(&frame_by_key, 1024) < 0 ||
+        u64map_init(&filename_by_hash, 256) < 0) {
         return -1;
     }
     return 0;
@@ -119,8 +119,8 @@ sites_intern_filename(const char *utf8, size_t length)
     u64map_slot *slot = u64map_find(&filename_by_hash, hash);
     uint32_t id = slot ? (uint32_t)slot->value : 0;
     for (; id != 0; id = filenames[id].next_same_hash) {
-        if (filenames[id].length == length
-            && memcmp(filenames[id].utf8, utf8, length) == 0) {
+        if (filenames[id].length == length &&
+            memcmp(filenames[id].utf8, utf8, length) == 0) {
             return id;
         }
     }
@@ -158,8 +158,8 @@ sites_intern_frame(uint32_t filename_id, int lineno)
     }
     uint32_t id = frame_limit;
     if (ensure_capacity((void **)&frames, &frame_capacity, id,
-                        sizeof(tm_frame)) < 0
-        || u64map_put(&frame_by_key, key, id) < 0) {
+                        sizeof(tm_frame)) < 0 ||
+        u64map_put(&frame_by_key, key, id) < 0) {
         return 0;
     }
     frames[id] = (tm_frame){filename_id, lineno};
@@ -182,8 +182,8 @@ sites_unknown_frame(void)
 static int
 equal_frames(const tm_site *site, const uint32_t *frame_ids, uint32_t nframe)
 {
-    return site->nframe == nframe
-           && memcmp(site->frames, frame_ids, nframe * sizeof(uint32_t)) == 0;
+    return site->nframe == nframe &&
+           memcmp(site->frames, frame_ids, nframe * sizeof(uint32_t)) == 0;
 }
 
 uint32_t
@@ -284,7 +284,8 @@ sites_reset(void)
     for (uint32_t id = 1; id < filename_limit; id++) {
         rawmem_free(filenames[id].utf8, filenames[id].length + 1);
     }
-    rawmem_free(filenames, (size_t)filename_capacity * sizeof(filename_record));
+    rawmem_free(filenames,
+                (size_t)filename_capacity * sizeof(filename_record));
     filenames = NULL;
     filename_capacity = 0;
     filename_limit = 1;

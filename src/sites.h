@@ -33,15 +33,15 @@ typedef struct {
 } tm_frame;
 
 typedef struct {
-    size_t gil_size;        /* guarded by the GIL */
+    size_t gil_size; /* guarded by the GIL */
     size_t gil_count;
-    size_t raw_size;        /* guarded by the raw lock */
+    size_t raw_size; /* guarded by the raw lock */
     size_t raw_count;
     uint64_t hash;
     uint32_t next_same_hash; /* chain of sites whose hash collides */
     uint32_t nframe;
-    uint32_t inline_frame;   /* storage for the common nframe == 1 */
-    uint32_t *frames;        /* nframe frame ids, most recent first */
+    uint32_t inline_frame; /* storage for the common nframe == 1 */
+    uint32_t *frames;      /* nframe frame ids, most recent first */
 } tm_site;
 
 typedef struct {

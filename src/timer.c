@@ -36,8 +36,8 @@ static int
 run_callback(void *scheduled_generation)
 {
     timer_scheduled = 0;
-    if ((unsigned long)(uintptr_t)scheduled_generation != timer_generation
-        || timer_func == NULL) {
+    if ((unsigned long)(uintptr_t)scheduled_generation != timer_generation ||
+        timer_func == NULL) {
         return 0;
     }
     unsigned long generation = timer_generation;

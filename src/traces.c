@@ -21,78 +21,93 @@ traces_init(trace_table *table, int is_raw)
     return u64map_init(&table->big_sizes, 16);
 }
 
-static void
+static inline void
 add_to_total(trace_table *table, size_t size)
 {
     /* One writer per table (its lock), so a relaxed load and store do. */
-    size_t mine = atomic_load_explicit(&table->total_size,
-                                       memory_order_relaxed) + size;
+    size_t mine =
+        atomic_load_explicit(&table->total_size, memory_order_relaxed) + size;
     atomic_store_explicit(&table->total_size, mine, memory_order_relaxed);
-    trace_table *other = tables[table->is_raw ? 0 : 1];
-    size_t current = mine;
-    if (other != NULL) {
-        current += atomic_load_explicit(&other->total_size,
-                                        memory_order_relaxed);
-    }
+    size_t current =
+        mine + atomic_load_explicit(&tables[!table->is_raw]->total_size,
+                                    memory_order_relaxed);
     size_t peak = atomic_load_explicit(&peak_size, memory_order_relaxed);
-    while (current > peak
-           && !atomic_compare_exchange_weak_explicit(
-               &peak_size, &peak, current, memory_order_relaxed,
-               memory_order_relaxed)) {
+    while (current > peak && !atomic_compare_exchange_weak_explicit(
+                                 &peak_size, &peak, current,
+                                 memory_order_relaxed, memory_order_relaxed)) {
     }
 }
 
-static void
+static inline void
 subtract_from_total(trace_table *table, size_t size)
 {
-    size_t mine = atomic_load_explicit(&table->total_size,
-                                       memory_order_relaxed) - size;
+    size_t mine =
+        atomic_load_explicit(&table->total_size, memory_order_relaxed) - size;
     atomic_store_explicit(&table->total_size, mine, memory_order_relaxed);
 }
 
-static void
+/* Count a block in (sign +1) or out (-1) of its site. */
+static inline void
 count_in_site(trace_table *table, uint32_t site_id, size_t size, int sign)
 {
     tm_site *site = site_get(site_id);
-    if (table->is_raw) {
-        site->raw_size += sign > 0 ? size : -size;
-        site->raw_count += sign;
+    size_t *site_size = table->is_raw ? &site->raw_size : &site->gil_size;
+    size_t *site_count = table->is_raw ? &site->raw_count : &site->gil_count;
+    if (sign > 0) {
+        *site_size += size;
+        *site_count += 1;
     }
     else {
-        site->gil_size += sign > 0 ? size : -size;
-        site->gil_count += sign;
+        *site_size -= size;
+        *site_count -= 1;
     }
 }
 
-static size_t unpack_size(trace_table *table, uintptr_t address,
-                          uint64_t packed, int remove);
+/* The size of a live entry; the side map entry of a big block is dropped
+   when `forget` is set. */
+static size_t
+unpack_size(trace_table *table, uintptr_t address, uint64_t packed, int forget)
+{
+    size_t size = (size_t)(packed >> 32);
+    if (size != SIZE_IN_SIDE_MAP) {
+        return size;
+    }
+    uint64_t big = 0;
+    if (forget) {
+        u64map_pop(&table->big_sizes, address, &big);
+    }
+    else {
+        u64map_slot *slot = u64map_find(&table->big_sizes, address);
+        big = slot ? slot->value : 0;
+    }
+    return (size_t)big;
+}
 
 int
 traces_add(trace_table *table, uintptr_t address, size_t size,
            uint32_t site_id)
 {
-    uint64_t packed_size = size;
-    if (size >= SIZE_IN_SIDE_MAP) {
-        packed_size = SIZE_IN_SIDE_MAP;
-    }
-    int existed;
-    u64map_slot *slot = u64map_claim(&table->blocks, address, &existed);
+    int was_live;
+    u64map_slot *slot = u64map_claim(&table->blocks, address, &was_live);
     if (slot == NULL) {
         return -1;
     }
-    if (existed) {
+    if (was_live) {
         /* The address is live again, so its old block was freed where we
-           could not see it (a free list, or a free nested in the tracer):
-           take the old block out of its site before reusing the slot. */
+           could not see it (a free nested in the tracer): take the old
+           block out of its site before reusing the slot. */
         uint64_t old = slot->value;
         size_t old_size = unpack_size(table, address, old, 1);
         count_in_site(table, (uint32_t)old, old_size, -1);
         subtract_from_total(table, old_size);
     }
-    if (packed_size == SIZE_IN_SIDE_MAP
-        && u64map_put(&table->big_sizes, address, size) < 0) {
-        u64map_pop(&table->blocks, address, NULL);
-        return -1;
+    uint64_t packed_size = size;
+    if (size >= SIZE_IN_SIDE_MAP) {
+        packed_size = SIZE_IN_SIDE_MAP;
+        if (u64map_put(&table->big_sizes, address, size) < 0) {
+            u64map_kill(&table->blocks, slot);
+            return -1;
+        }
     }
     slot->value = (packed_size << 32) | site_id;
     count_in_site(table, site_id, size, +1);
@@ -100,33 +115,16 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
     return 0;
 }
 
-static size_t
-unpack_size(trace_table *table, uintptr_t address, uint64_t packed,
-            int remove)
-{
-    size_t size = (size_t)(packed >> 32);
-    if (size == SIZE_IN_SIDE_MAP) {
-        uint64_t big = 0;
-        if (remove) {
-            u64map_pop(&table->big_sizes, address, &big);
-        }
-        else {
-            u64map_slot *slot = u64map_find(&table->big_sizes, address);
-            big = slot ? slot->value : 0;
-        }
-        size = (size_t)big;
-    }
-    return size;
-}
-
 int
 traces_remove(trace_table *table, uintptr_t address, size_t *size,
               uint32_t *site_id)
 {
-    uint64_t packed;
-    if (!u64map_pop(&table->blocks, address, &packed)) {
+    u64map_slot *slot = u64map_find(&table->blocks, address);
+    if (slot == NULL || slot->value == 0) {
         return 0;
     }
+    uint64_t packed = slot->value;
+    u64map_kill(&table->blocks, slot);
     size_t block_size = unpack_size(table, address, packed, 1);
     uint32_t block_site = (uint32_t)packed;
     count_in_site(table, block_site, block_size, -1);
@@ -145,7 +143,7 @@ traces_lookup(trace_table *table, uintptr_t address, size_t *size,
               uint32_t *site_id)
 {
     u64map_slot *slot = u64map_find(&table->blocks, address);
-    if (slot == NULL) {
+    if (slot == NULL || slot->value == 0) {
         return 0;
     }
     *size = unpack_size(table, address, slot->value, 0);
@@ -164,7 +162,7 @@ traces_reset(trace_table *table)
 size_t
 traces_count(const trace_table *table)
 {
-    return table->blocks.count;
+    return u64map_live(&table->blocks);
 }
 
 size_t

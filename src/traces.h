@@ -23,9 +23,9 @@
 #include "u64map.h"
 
 typedef struct {
-    u64map blocks;      /* address -> size << 32 | site id */
-    u64map big_sizes;   /* address -> size, for sizes >= 4 GiB */
-    int is_raw;         /* which site counters this table feeds */
+    u64map blocks;    /* address -> size << 32 | site id */
+    u64map big_sizes; /* address -> size, for sizes >= 4 GiB */
+    int is_raw;       /* which site counters this table feeds */
     atomic_size_t total_size;
 } trace_table;
 

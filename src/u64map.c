@@ -32,7 +32,8 @@ allocate_slots(u64map *map, size_t capacity)
     map->slots = slots;
     map->mask = capacity - 1;
     map->shift = 64 - log2_of_power_of_two(capacity);
-    map->count = 0;
+    map->used = 0;
+    map->dead = 0;
     return 0;
 }
 
@@ -42,7 +43,8 @@ u64map_init(u64map *map, size_t capacity)
     map->slots = NULL;
     map->mask = 0;
     map->shift = 64;
-    map->count = 0;
+    map->used = 0;
+    map->dead = 0;
     return allocate_slots(map, round_up_capacity(capacity));
 }
 
@@ -54,7 +56,18 @@ u64map_fini(u64map *map)
     }
     map->slots = NULL;
     map->mask = 0;
-    map->count = 0;
+    map->used = 0;
+    map->dead = 0;
+}
+
+static void
+empty_in_place(u64map *map)
+{
+    for (size_t i = 0; map->slots != NULL && i <= map->mask; i++) {
+        map->slots[i].key = 0;
+    }
+    map->used = 0;
+    map->dead = 0;
 }
 
 int
@@ -62,18 +75,12 @@ u64map_reset(u64map *map, size_t capacity)
 {
     capacity = round_up_capacity(capacity);
     if (map->slots != NULL && map->mask + 1 == capacity) {
-        for (size_t i = 0; i <= map->mask; i++) {
-            map->slots[i].key = 0;
-        }
-        map->count = 0;
+        empty_in_place(map);
         return 0;
     }
     u64map fresh;
     if (u64map_init(&fresh, capacity) < 0) {
-        for (size_t i = 0; map->slots != NULL && i <= map->mask; i++) {
-            map->slots[i].key = 0;
-        }
-        map->count = 0;
+        empty_in_place(map);
         return -1;
     }
     u64map_fini(map);
@@ -91,63 +98,74 @@ place(u64map *map, uint64_t key, uint64_t value)
     }
     map->slots[i].key = key;
     map->slots[i].value = value;
-    map->count++;
+    map->used++;
 }
 
+/* Move the live entries into a table of `capacity` slots, dropping the
+   dead ones. */
 static int
-grow(u64map *map)
+rebuild(u64map *map, size_t capacity)
 {
     size_t old_capacity = map->mask + 1;
     u64map_slot *old_slots = map->slots;
-    u64map bigger;
-    if (u64map_init(&bigger, old_capacity * 2) < 0) {
+    u64map rebuilt;
+    if (u64map_init(&rebuilt, capacity) < 0) {
         return -1;
     }
     for (size_t i = 0; i < old_capacity; i++) {
-        if (old_slots[i].key != 0) {
-            place(&bigger, old_slots[i].key, old_slots[i].value);
+        if (old_slots[i].key != 0 && old_slots[i].value != 0) {
+            place(&rebuilt, old_slots[i].key, old_slots[i].value);
         }
     }
     rawmem_free(old_slots, old_capacity * sizeof(u64map_slot));
-    *map = bigger;
+    *map = rebuilt;
     return 0;
 }
 
 /* Make room for one more key: 0, or -1 when the map is full and cannot
-   grow.  When growing fails, it keeps filling up to 15/16: probing gets
-   slower, but recording goes on. */
+   grow.  Mostly dead: rebuild at the same size; else double.  When that
+   fails, keep filling up to 15/16: probing gets slower, recording goes
+   on. */
 static int
 reserve_one(u64map *map)
 {
     size_t capacity = map->mask + 1;
-    if ((map->count + 1) * 4 <= capacity * 3) {
+    if ((map->used + 1) * 4 <= capacity * 3) {
         return 0;
     }
-    if (grow(map) == 0 || (map->count + 1) * 16 <= capacity * 15) {
+    size_t target = u64map_live(map) * 2 <= capacity ? capacity : capacity * 2;
+    if (rebuild(map, target) == 0 || (map->used + 1) * 16 <= capacity * 15) {
         return 0;
     }
     return -1;
 }
 
 u64map_slot *
-u64map_claim(u64map *map, uint64_t key, int *existed)
+u64map_claim(u64map *map, uint64_t key, int *was_live)
 {
-    int room = reserve_one(map);
+    if ((map->used + 1) * 4 > (map->mask + 1) * 3) {
+        /* Full: a present key needs no room, a new one does. */
+        u64map_slot *present = u64map_find(map, key);
+        if (present == NULL && reserve_one(map) < 0) {
+            return NULL;
+        }
+    }
+    /* One probe: the key's slot, live or dead, or the first empty one. */
     size_t i = u64map_home(map, key);
     for (;;) {
         u64map_slot *slot = &map->slots[i];
         if (slot->key == key) {
-            *existed = 1;
+            *was_live = slot->value != 0;
+            if (!*was_live) {
+                map->dead--;
+            }
             return slot;
         }
         if (slot->key == 0) {
-            if (room < 0) {
-                return NULL;
-            }
             slot->key = key;
             slot->value = 0;
-            map->count++;
-            *existed = 0;
+            map->used++;
+            *was_live = 0;
             return slot;
         }
         i = (i + 1) & map->mask;
@@ -157,8 +175,8 @@ u64map_claim(u64map *map, uint64_t key, int *existed)
 int
 u64map_put(u64map *map, uint64_t key, uint64_t value)
 {
-    int existed;
-    u64map_slot *slot = u64map_claim(map, key, &existed);
+    int was_live;
+    u64map_slot *slot = u64map_claim(map, key, &was_live);
     if (slot == NULL) {
         return -1;
     }
@@ -173,8 +191,12 @@ u64map_pop(u64map *map, uint64_t key, uint64_t *value)
     if (slot == NULL) {
         return 0;
     }
+    int was_live = slot->value != 0;
     if (value != NULL) {
         *value = slot->value;
+    }
+    if (!was_live) {
+        map->dead--;
     }
     /* Backward-shift deletion: pull later members of the probe run into
        the hole unless that would move them before their home slot. */
@@ -191,8 +213,8 @@ u64map_pop(u64map *map, uint64_t key, uint64_t *value)
         next = (next + 1) & map->mask;
     }
     map->slots[hole].key = 0;
-    map->count--;
-    return 1;
+    map->used--;
+    return was_live;
 }
 
 size_t

@@ -2,10 +2,14 @@
  *
  * Contract
  * - Key 0 is reserved (it marks an empty slot); callers never store it.
- * - Linear probing with backward-shift deletion: no tombstones, so a map
- *   under constant churn never degrades.  16 bytes a slot; the load factor
- *   is kept under 3/4 while memory allows it and may reach 15/16 when
- *   growing fails, so an out-of-memory tracer keeps recording for a while.
+ * - Value 0 marks a dead entry: u64map_kill() keeps the key in its slot
+ *   with value 0, so that a key that comes back (an address that the
+ *   allocator hands out again, the common case) finds its slot in one
+ *   probe, and removal costs one store.  Dead entries are dropped when the
+ *   table is rebuilt.  Callers never store value 0 as a live value.
+ * - Linear probing, 16 bytes a slot.  The load factor (live and dead) is
+ *   kept under 3/4 while memory allows it and may reach 15/16 when growing
+ *   fails, so an out-of-memory tracer keeps recording for a while.
  * - Memory comes from rawmem (never the hooked Python allocators).
  * - Not thread-safe: the owner of a map says which lock guards it.
  * - Functions that can fail return 0 on success and -1 when memory is
@@ -24,26 +28,33 @@ typedef struct {
 
 typedef struct {
     u64map_slot *slots;
-    size_t mask;      /* capacity - 1; capacity is a power of two */
-    unsigned shift;   /* 64 - log2(capacity): hash = key * K >> shift */
-    size_t count;
+    size_t mask;    /* capacity - 1; capacity is a power of two */
+    unsigned shift; /* 64 - log2(capacity): hash = key * K >> shift */
+    size_t used;    /* slots holding a key, live or dead */
+    size_t dead;    /* slots holding a dead entry */
 } u64map;
 
 int u64map_init(u64map *map, size_t capacity);
 void u64map_fini(u64map *map);
-/* Empty the map and shrink it to `capacity` slots (0 on success, -1 if the
-   smaller table cannot be allocated: the map is then emptied in place). */
+/* Empty the map and give it `capacity` slots (0 on success, -1 if the new
+   table cannot be allocated: the map is then emptied in place). */
 int u64map_reset(u64map *map, size_t capacity);
 /* Insert key, or replace its value. */
 int u64map_put(u64map *map, uint64_t key, uint64_t value);
-/* The slot of key, created (value 0, *existed = 0) when it was absent, in a
-   single probe: for callers that need the old value of a present key.
-   NULL when the key is absent and the map cannot grow. */
-u64map_slot *u64map_claim(u64map *map, uint64_t key, int *existed);
-/* Remove key; return 1 and store its value in *value when it was there,
-   else return 0. */
+/* The slot of key, live or dead, or a new one with value 0 (*was_live
+   tells a live entry from a dead or new one), in a single probe.  NULL when
+   the key is absent and the map cannot grow. */
+u64map_slot *u64map_claim(u64map *map, uint64_t key, int *was_live);
+/* Remove key for good (backward shift); return 1 and store its value in
+ *value when it was live, else return 0. */
 int u64map_pop(u64map *map, uint64_t key, uint64_t *value);
 size_t u64map_memory(const u64map *map);
+
+static inline size_t
+u64map_live(const u64map *map)
+{
+    return map->used - map->dead;
+}
 
 static inline size_t
 u64map_home(const u64map *map, uint64_t key)
@@ -53,7 +64,7 @@ u64map_home(const u64map *map, uint64_t key)
     return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> map->shift);
 }
 
-/* Return the slot holding key, or NULL. */
+/* Return the slot holding key (live or dead), or NULL. */
 static inline u64map_slot *
 u64map_find(const u64map *map, uint64_t key)
 {
@@ -68,6 +79,14 @@ u64map_find(const u64map *map, uint64_t key)
         }
         i = (i + 1) & map->mask;
     }
+}
+
+/* Turn a live entry into a dead one. */
+static inline void
+u64map_kill(u64map *map, u64map_slot *slot)
+{
+    slot->value = 0;
+    map->dead++;
 }
 
 #endif
