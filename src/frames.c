@@ -8,6 +8,7 @@
 Py_ssize_t frames_code_extra_index = -1; /* set once at import */
 int frames_nframe = 1;                   /* written with the GIL */
 static code_cache *all_caches;           /* GIL */
+static size_t live_caches;               /* GIL */
 static uint32_t unknown_site;            /* sites lock */
 
 /* Stack buffers for tracebacks: one for the GIL paths, one for the RAW
@@ -24,6 +25,7 @@ cache_bytes(uint32_t n_ids)
 static void
 unlink_cache(code_cache *cache)
 {
+    live_caches--;
     if (cache->prev != NULL) {
         cache->prev->next = cache->next;
     }
@@ -65,6 +67,12 @@ frames_set_max_nframe(int nframe)
     if (mode_changes) {
         frames_drop_caches();
     }
+}
+
+size_t
+frames_cache_count(void)
+{
+    return live_caches;
 }
 
 int
@@ -301,6 +309,7 @@ get_cache(PyCodeObject *code)
         rawmem_free(cache, cache_bytes(n_ids));
         return NULL;
     }
+    live_caches++;
     cache->next = all_caches;
     if (all_caches != NULL) {
         all_caches->prev = cache;

@@ -47,6 +47,8 @@ void frames_set_max_nframe(int nframe);
 int frames_max_nframe(void);
 uint32_t frames_capture_site(PyThreadState *tstate, int use_caches);
 void frames_drop_caches(void);
+/* Number of code objects carrying a cache now. */
+size_t frames_cache_count(void);
 
 /* The line that a code unit of a code object belongs to (the line table
    decoded in C); co_firstlineno for unit -1, 0 for a unit with no line. */

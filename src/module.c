@@ -624,6 +624,12 @@ tm_test_code_line(PyObject *Py_UNUSED(module), PyObject *args)
 }
 
 static PyObject *
+tm_test_cache_count(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return PyLong_FromSize_t(frames_cache_count());
+}
+
+static PyObject *
 tm_test_fail_after(PyObject *Py_UNUSED(module), PyObject *arg)
 {
     long count = PyLong_AsLong(arg);
@@ -679,6 +685,7 @@ static PyMethodDef module_methods[] = {
     {"_test_free", tm_test_free, METH_VARARGS, NULL},
     {"_test_fail_after", tm_test_fail_after, METH_O, NULL},
     {"_test_code_line", tm_test_code_line, METH_VARARGS, NULL},
+    {"_test_cache_count", tm_test_cache_count, METH_NOARGS, NULL},
     {"_test_malloc_in_c_thread", tm_test_malloc_in_c_thread, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
