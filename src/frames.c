@@ -11,9 +11,15 @@ static code_cache *all_caches;           /* GIL */
 static size_t live_caches;               /* GIL */
 static uint32_t unknown_site;            /* sites lock */
 
-/* Stack buffers for tracebacks: one for the GIL paths, one for the RAW
-   path without the GIL (the raw lock guards it). */
-static uint32_t gil_frame_buffer[FRAMES_MAX_NFRAME];
+/* Traceback buffers.  The GIL paths alternate between two, so that a
+   traceback identical to the previous one (allocations in a loop) reuses
+   its site without locking or hashing; both, and the previous traceback's
+   length and site, are guarded by the GIL.  The RAW path without the GIL
+   has its own, guarded by the raw lock. */
+static uint32_t gil_frame_buffers[2][FRAMES_MAX_NFRAME];
+static int gil_buffer_in_use;
+static uint32_t previous_nframe;
+static uint32_t previous_site;
 static uint32_t raw_frame_buffer[FRAMES_MAX_NFRAME];
 
 static size_t
@@ -97,6 +103,7 @@ frames_drop_caches(void)
     sites_lock();
     unknown_site = 0;
     sites_unlock();
+    previous_nframe = 0;
 }
 
 /* ---- reading immutable code data ---------------------------------------- */
@@ -280,13 +287,12 @@ get_unknown_site(void)
 /* ---- caches (GIL) ---------------------------------------------------------
  */
 
+/* Create the cache of a code object seen for the first time; NULL when
+   memory is missing or the slot cannot be set. */
 static code_cache *
-get_cache(PyCodeObject *code)
+create_cache(PyCodeObject *code)
 {
-    code_cache *cache = compat_code_get_extra(code, frames_code_extra_index);
-    if (cache != NULL) {
-        return cache;
-    }
+    code_cache *cache;
     Py_ssize_t units = compat_code_units(code);
     if (units < 0 || units >= UINT32_MAX - 1) {
         return NULL;
@@ -318,8 +324,15 @@ get_cache(PyCodeObject *code)
     return cache;
 }
 
+static inline code_cache *
+get_cache(PyCodeObject *code)
+{
+    code_cache *cache = compat_code_get_extra(code, frames_code_extra_index);
+    return cache != NULL ? cache : create_cache(code);
+}
+
 /* Frame id of a frame, through the code cache (nframe > 1 mode). */
-static uint32_t
+static inline uint32_t
 cached_frame_id(compat_frame *frame)
 {
     PyCodeObject *code = compat_frame_code(frame);
@@ -375,7 +388,8 @@ frames_capture_site(PyThreadState *tstate, int use_caches)
     if (limit == 1 && use_caches) {
         return single_frame_site(frame);
     }
-    uint32_t *buffer = use_caches ? gil_frame_buffer : raw_frame_buffer;
+    uint32_t *buffer =
+        use_caches ? gil_frame_buffers[gil_buffer_in_use] : raw_frame_buffer;
     uint32_t nframe = 0;
     for (; frame != NULL && nframe < (uint32_t)limit;
          frame = compat_previous_frame(frame)) {
@@ -386,8 +400,18 @@ frames_capture_site(PyThreadState *tstate, int use_caches)
         }
         buffer[nframe++] = id;
     }
+    if (use_caches && nframe == previous_nframe &&
+        memcmp(buffer, gil_frame_buffers[!gil_buffer_in_use],
+               nframe * sizeof(uint32_t)) == 0) {
+        return previous_site;
+    }
     sites_lock();
     uint32_t site = sites_intern_traceback(buffer, nframe);
     sites_unlock();
+    if (use_caches && site != 0) {
+        previous_nframe = nframe;
+        previous_site = site;
+        gil_buffer_in_use = !gil_buffer_in_use;
+    }
     return site;
 }
