@@ -167,3 +167,75 @@ def test_helper_handles_are_checked():
         engine._test_free(engine.DOMAIN_RAW, 8191)
     with pytest.raises(ValueError):
         engine._test_malloc(7, 10)
+
+
+def run_python(code, *options):
+    import subprocess
+    return subprocess.run([sys.executable, *options, "-c", code],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_exit_while_tracing_with_threads_still_allocating():
+    # GIVEN a program that traces, with daemon threads allocating in every
+    # domain when the interpreter exits
+    code = """if True:
+        import threading
+        from pytracemalloc import _tracemalloc as engine
+        engine.enable(3)
+        def churn():
+            while True:
+                junk = [str(i) for i in range(100)]
+                handle = engine._test_malloc(engine.DOMAIN_RAW, 100)
+                engine._test_free(engine.DOMAIN_RAW, handle)
+        for _ in range(4):
+            threading.Thread(target=churn, daemon=True).start()
+        data = [bytes(100) for _ in range(10000)]
+        print("traced", engine.is_enabled())
+    """
+    # WHEN it exits
+    result = run_python(code)
+    # THEN it exits cleanly
+    assert result.returncode == 0, result.stderr
+    assert "traced True" in result.stdout
+
+
+def test_exit_stops_tracing_before_teardown():
+    # GIVEN a program that never disables tracing
+    code = """if True:
+        import atexit
+        def report():
+            from pytracemalloc import _tracemalloc as engine
+            print("at exit, enabled:", engine.is_enabled())
+        # registered before pytracemalloc's own hook, so it runs after it
+        atexit.register(report)
+        import pytracemalloc
+        pytracemalloc.enable(1)
+    """
+    # WHEN the interpreter exits
+    result = run_python(code)
+    # THEN tracing was stopped by the package's exit hook
+    assert result.returncode == 0, result.stderr
+    assert "at exit, enabled: False" in result.stdout
+
+
+@pytest.mark.parametrize("options", [["-X", "dev"],
+                                     ["-X", "tracemalloc=5"]],
+                         ids=["debug-allocators", "stdlib-from-startup"])
+def test_on_top_of_other_allocator_hooks(options):
+    # GIVEN an interpreter whose allocators are already wrapped (debug
+    # hooks, or stdlib tracemalloc started at start-up)
+    code = """if True:
+        from pytracemalloc import _tracemalloc as engine
+        engine.enable(1)
+        data = [bytearray(1000) for _ in range(100)]
+        stats = engine._get_stats()["<string>"]
+        print("line", max(stats.values())[0] >= 100_000)
+        engine.disable()
+        more = [bytearray(1000) for _ in range(100)]
+        print("ok")
+    """
+    # WHEN ours wraps them, traces and lets go
+    result = run_python(code, *options)
+    # THEN the lines are right and nothing breaks
+    assert result.returncode == 0, result.stderr
+    assert "line True" in result.stdout and "ok" in result.stdout
