@@ -61,36 +61,38 @@ record_with_gil(void *ptr, size_t size)
     timer_tick();
 }
 
-static void *
-gil_malloc(void *ctx, size_t size)
+/* malloc (zeroed = 0) or calloc through the wrapped allocator, recording
+   the block with `record` (the GIL or the RAW path).  Inlined into the
+   four hooks below with constant arguments. */
+static inline void *
+traced_allocation(domain_hook *hook, size_t nelem, size_t elsize, int zeroed,
+                  void (*record)(void *ptr, size_t size))
 {
-    domain_hook *hook = ctx;
+    PyMemAllocatorEx *wrapped = &hook->wrapped;
     if (in_tracer) {
-        return hook->wrapped.malloc(hook->wrapped.ctx, size);
+        return zeroed ? wrapped->calloc(wrapped->ctx, nelem, elsize)
+                      : wrapped->malloc(wrapped->ctx, elsize);
     }
     in_tracer = 1;
-    void *ptr = hook->wrapped.malloc(hook->wrapped.ctx, size);
+    void *ptr = zeroed ? wrapped->calloc(wrapped->ctx, nelem, elsize)
+                       : wrapped->malloc(wrapped->ctx, elsize);
     if (ptr != NULL && is_tracing()) {
-        record_with_gil(ptr, size);
+        record(ptr, nelem * elsize);
     }
     in_tracer = 0;
     return ptr;
 }
 
 static void *
+gil_malloc(void *ctx, size_t size)
+{
+    return traced_allocation(ctx, 1, size, 0, record_with_gil);
+}
+
+static void *
 gil_calloc(void *ctx, size_t nelem, size_t elsize)
 {
-    domain_hook *hook = ctx;
-    if (in_tracer) {
-        return hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize);
-    }
-    in_tracer = 1;
-    void *ptr = hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize);
-    if (ptr != NULL && is_tracing()) {
-        record_with_gil(ptr, nelem * elsize);
-    }
-    in_tracer = 0;
-    return ptr;
+    return traced_allocation(ctx, nelem, elsize, 1, record_with_gil);
 }
 
 static void *
@@ -155,33 +157,13 @@ record_raw(void *ptr, size_t size)
 static void *
 raw_malloc(void *ctx, size_t size)
 {
-    domain_hook *hook = ctx;
-    if (in_tracer) {
-        return hook->wrapped.malloc(hook->wrapped.ctx, size);
-    }
-    in_tracer = 1;
-    void *ptr = hook->wrapped.malloc(hook->wrapped.ctx, size);
-    if (ptr != NULL && is_tracing()) {
-        record_raw(ptr, size);
-    }
-    in_tracer = 0;
-    return ptr;
+    return traced_allocation(ctx, 1, size, 0, record_raw);
 }
 
 static void *
 raw_calloc(void *ctx, size_t nelem, size_t elsize)
 {
-    domain_hook *hook = ctx;
-    if (in_tracer) {
-        return hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize);
-    }
-    in_tracer = 1;
-    void *ptr = hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize);
-    if (ptr != NULL && is_tracing()) {
-        record_raw(ptr, nelem * elsize);
-    }
-    in_tracer = 0;
-    return ptr;
+    return traced_allocation(ctx, nelem, elsize, 1, record_raw);
 }
 
 static void *
