@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include "frames.h"
+#include "freelists.h"
 #include "sites.h"
 #include "timer.h"
 
@@ -323,6 +324,7 @@ hooks_enable(int nframe)
     install(PYMEM_DOMAIN_RAW, &hook_raw, &raw_hooks);
     install(PYMEM_DOMAIN_MEM, &hook_mem, &mem_hooks);
     install(PYMEM_DOMAIN_OBJ, &hook_obj, &obj_hooks);
+    freelists_start();
     atomic_store(&untraced_count, 0);
     traces_reset_peak();
     g_mutex_lock(&raw_lock);
@@ -341,6 +343,7 @@ hooks_disable(void)
     g_mutex_lock(&raw_lock);
     atomic_store(&tracing, 0);
     g_mutex_unlock(&raw_lock);
+    freelists_stop();
     uninstall(PYMEM_DOMAIN_OBJ, &hook_obj);
     uninstall(PYMEM_DOMAIN_MEM, &hook_mem);
     uninstall(PYMEM_DOMAIN_RAW, &hook_raw);
@@ -401,4 +404,10 @@ void
 hooks_untraced_end(void)
 {
     in_tracer--;
+}
+
+int
+hooks_in_tracer(void)
+{
+    return in_tracer;
 }

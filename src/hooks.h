@@ -48,5 +48,7 @@ trace_table *hooks_raw_table(void);
    those allocations: they are the tracer's own. */
 void hooks_untraced_begin(void);
 void hooks_untraced_end(void);
+/* Whether this thread is running tracer code now. */
+int hooks_in_tracer(void);
 
 #endif

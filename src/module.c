@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "frames.h"
+#include "freelists.h"
 #include "hooks.h"
 #include "rawmem.h"
 #include "readout.h"
@@ -149,6 +150,12 @@ static PyObject *
 tm_get_untraced_count(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     return PyLong_FromSize_t(hooks_untraced_count());
+}
+
+static PyObject *
+tm_get_free_list_mode(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return PyUnicode_FromString(freelists_mode());
 }
 
 static PyObject *
@@ -661,6 +668,11 @@ static PyMethodDef module_methods[] = {
     {"get_untraced_count", tm_get_untraced_count, METH_NOARGS,
      "Allocations the tracer failed to record (out of memory) since "
      "enable()."},
+    {"get_free_list_mode", tm_get_free_list_mode, METH_NOARGS,
+     "How blocks recycled by CPython's free lists are accounted: 'hooks' "
+     "(patched interpreter, exact), 'disabled' (built --without-freelists, "
+     "exact) or 'untracked' (stock interpreter: a recycled block stays on "
+     "the line that first allocated it)."},
     {"_get_traced_blocks", tm_get_traced_blocks, METH_NOARGS,
      "Number of live traced blocks."},
     {"_get_stats", tm_get_stats, METH_NOARGS,

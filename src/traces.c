@@ -3,6 +3,7 @@
 #include "sites.h"
 
 #define SIZE_IN_SIDE_MAP UINT32_MAX
+#define PARKED_SITE 0
 
 /* The two tables register here so that the current total and the peak
    can be computed from either side.  Written once at init. */
@@ -94,12 +95,15 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
     }
     if (was_live) {
         /* The address is live again, so its old block was freed where we
-           could not see it (a free nested in the tracer): take the old
-           block out of its site before reusing the slot. */
+           could not see it (a free nested in the tracer, or a parked block
+           freed by a free list we cannot see): take the old block out of
+           its site before reusing the slot. */
         uint64_t old = slot->value;
         size_t old_size = unpack_size(table, address, old, 1);
-        count_in_site(table, (uint32_t)old, old_size, -1);
-        subtract_from_total(table, old_size);
+        if ((uint32_t)old != PARKED_SITE) {
+            count_in_site(table, (uint32_t)old, old_size, -1);
+            subtract_from_total(table, old_size);
+        }
     }
     uint64_t packed_size = size;
     if (size >= SIZE_IN_SIDE_MAP) {
@@ -127,6 +131,9 @@ traces_remove(trace_table *table, uintptr_t address, size_t *size,
     u64map_kill(&table->blocks, slot);
     size_t block_size = unpack_size(table, address, packed, 1);
     uint32_t block_site = (uint32_t)packed;
+    if (block_site == PARKED_SITE) {
+        return 0;
+    }
     count_in_site(table, block_site, block_size, -1);
     subtract_from_total(table, block_size);
     if (size != NULL) {
@@ -139,11 +146,52 @@ traces_remove(trace_table *table, uintptr_t address, size_t *size,
 }
 
 int
+traces_park(trace_table *table, uintptr_t address)
+{
+    u64map_slot *slot = u64map_find(&table->blocks, address);
+    if (slot == NULL || slot->value == 0 ||
+        (uint32_t)slot->value == PARKED_SITE) {
+        return 0;
+    }
+    size_t size = unpack_size(table, address, slot->value, 0);
+    if (size == 0) {
+        return 0; /* a parked empty block would read as a dead entry */
+    }
+    count_in_site(table, (uint32_t)slot->value, size, -1);
+    subtract_from_total(table, size);
+    slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | PARKED_SITE;
+    return 1;
+}
+
+int
+traces_move(trace_table *table, uintptr_t address, uint32_t site_id)
+{
+    u64map_slot *slot = u64map_find(&table->blocks, address);
+    if (slot == NULL || slot->value == 0) {
+        return 0;
+    }
+    size_t size = unpack_size(table, address, slot->value, 0);
+    uint32_t old_site = (uint32_t)slot->value;
+    if (old_site == site_id) {
+        return 1;
+    }
+    if (old_site != PARKED_SITE) {
+        count_in_site(table, old_site, size, -1);
+        subtract_from_total(table, size);
+    }
+    slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | site_id;
+    count_in_site(table, site_id, size, +1);
+    add_to_total(table, size);
+    return 1;
+}
+
+int
 traces_lookup(trace_table *table, uintptr_t address, size_t *size,
               uint32_t *site_id)
 {
     u64map_slot *slot = u64map_find(&table->blocks, address);
-    if (slot == NULL || slot->value == 0) {
+    if (slot == NULL || slot->value == 0 ||
+        (uint32_t)slot->value == PARKED_SITE) {
         return 0;
     }
     *size = unpack_size(table, address, slot->value, 0);

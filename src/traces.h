@@ -12,6 +12,9 @@
  *   thread may read them.
  * - traces_add returns 0, or -1 when the table could not grow (nothing is
  *   recorded then); traces_remove returns 1 when the block was traced.
+ * - An entry is live (site id >= 1), parked (site 0: kept in a CPython free
+ *   list, counted nowhere) or dead (value 0: freed, its key kept so the
+ *   address finds its slot again in one probe).
  */
 #ifndef PYTRACEMALLOC_TRACES_H
 #define PYTRACEMALLOC_TRACES_H
@@ -37,6 +40,14 @@ int traces_remove(trace_table *table, uintptr_t address, size_t *size,
 /* Find a block without removing it; 1 if found. */
 int traces_lookup(trace_table *table, uintptr_t address, size_t *size,
                   uint32_t *site_id);
+/* Free lists.  A block that CPython keeps in a free list instead of
+   freeing it is "parked": it stays in the table (site 0) but out of every
+   statistic, until it is reused (traces_move gives it a site again) or
+   really freed.  traces_park returns 1 when a live block was parked;
+   traces_move returns 1 when a parked or live block now belongs to
+   site_id, 0 when the address is not traced. */
+int traces_park(trace_table *table, uintptr_t address);
+int traces_move(trace_table *table, uintptr_t address, uint32_t site_id);
 /* Forget every block (site counters are reset by sites_reset). */
 void traces_reset(trace_table *table);
 size_t traces_count(const trace_table *table);

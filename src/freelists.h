@@ -1,0 +1,31 @@
+/* freelists: exact accounting of blocks that CPython recycles through its
+ * free lists, where the interpreter lets us see them.
+ *
+ * Contract
+ * - freelists_mode() names how free-listed blocks are accounted, decided
+ *   at import time from what the interpreter offers, never from its
+ *   version number:
+ *     "hooks"      the interpreter carries patches/python3.11-free-list-
+ *                  hooks.patch (PyFreeList_SetHooks found by dlsym): a block
+ *                  kept in a free list leaves the statistics, a reused one
+ *                  moves to the line that reuses it;
+ *     "disabled"   the interpreter was built --without-freelists: nothing
+ *                  is recycled for floats, tuples, lists, dicts, async
+ *                  generators and contexts, so the hooks see everything;
+ *     "untracked"  a stock interpreter: a recycled block stays on the line
+ *                  that first allocated it.
+ * - freelists_start()/freelists_stop() (GIL held, from hooks_enable and
+ *   hooks_disable) install and remove the interpreter's hooks.
+ * - The callbacks run with the GIL held and touch the MEM/OBJ table only.
+ */
+#ifndef PYTRACEMALLOC_FREELISTS_H
+#define PYTRACEMALLOC_FREELISTS_H
+
+#include "compat.h"
+
+int freelists_init(void);
+const char *freelists_mode(void);
+void freelists_start(void);
+void freelists_stop(void);
+
+#endif
