@@ -252,7 +252,8 @@ hooks_init(void)
 {
     g_mutex_init(&raw_lock);
     if (sites_init() < 0 || traces_init(&gil_table, 0) < 0 ||
-        traces_init(&raw_table, 1) < 0 || frames_init() < 0) {
+        traces_init(&raw_table, 1) < 0 || frames_init() < 0 ||
+        freelists_init() < 0) {
         return -1;
     }
     if (pthread_atfork(before_fork, after_fork_in_parent,

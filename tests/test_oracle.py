@@ -86,6 +86,10 @@ def test_per_line_statistics_match_stdlib_tracemalloc(work):
     try:
         # WHEN real code runs and its results stay alive
         result = work()
+        # A full collection empties CPython's free lists, whose blocks
+        # stdlib still counts on their old lines while an exact free-list
+        # mode no longer does; then nothing may move until both are read.
+        gc.collect()
         gc.disable()
         try:
             ours, theirs = read_both()
@@ -107,9 +111,12 @@ def test_per_line_statistics_match_stdlib_tracemalloc(work):
         assert agreeing / total >= AGREEMENT[work.__name__], \
             (field, agreeing, total)
         assert ours_total <= total * 1.01, (field, ours_total, total)
-    # AND the 20 largest lines are the same, in the same order (lines of a
-    # few bytes tie too often to have an order)
+    # AND the 20 largest lines are the same, in the same order, among the
+    # lines that hold at least 0.1% of the memory (below that, a line of a
+    # few recycled tuples can outrank another: see free lists above)
+    floor = sum(size for size, count in theirs.values()) / 1000
+
     def top(stats):
         ranked = sorted(stats.items(), key=lambda item: (-item[1][0], item))
-        return [key for key, (size, count) in ranked[:20] if size >= 1024]
+        return [key for key, (size, count) in ranked[:20] if size >= floor]
     assert top(ours) == top(theirs)
