@@ -41,6 +41,51 @@ reuse_block(void *Py_UNUSED(ctx), void *block)
     hooks_untraced_end();
 }
 
+#if PY_VERSION_HEX >= 0x030D0000
+/* PyRefTracer (3.13+): told of every object's creation and destruction.
+   A created object whose block was not just allocated came from a free
+   list: it moves to the creating line.  A destroyed object's block is
+   parked: if the allocator frees it next, nothing changes; if a free list
+   keeps it, it stays out of the statistics until it is created again.
+   The tracer slot is shared (stdlib tracemalloc uses it too): the tracer
+   that was installed before ours is called from ours. */
+static PyRefTracer previous_tracer; /* GIL */
+static void *previous_tracer_data;  /* GIL */
+static int ref_tracer_installed;    /* GIL */
+
+static int
+trace_reference(PyObject *obj, PyRefTracerEvent event, void *data)
+{
+    if (!hooks_in_tracer() && hooks_is_enabled()) {
+        uintptr_t block = (uintptr_t)compat_object_block(obj);
+        if (event == PyRefTracer_DESTROY) {
+            traces_park(hooks_gil_table(), block);
+        }
+        else if (block != hooks_last_recorded_block()) {
+            hooks_untraced_begin();
+            uint32_t site =
+                frames_capture_site_with_gil(compat_tstate_gil_known());
+            if (site != 0) {
+                traces_move(hooks_gil_table(), block, site);
+            }
+            hooks_untraced_end();
+        }
+    }
+    if (previous_tracer != NULL) {
+        return previous_tracer(obj, event, previous_tracer_data);
+    }
+    (void)data;
+    return 0;
+}
+
+static int
+ref_tracer_is_ours(void)
+{
+    void *data;
+    return PyRefTracer_GetTracer(&data) == trace_reference;
+}
+#endif
+
 int
 freelists_init(void)
 {
@@ -55,6 +100,13 @@ freelists_mode(void)
     if (set_free_list_hooks != NULL) {
         return "hooks";
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    if (!ref_tracer_installed || ref_tracer_is_ours()) {
+        return "reftracer";
+    }
+    /* Another tool replaced our reference tracer since enable(). */
+    return "untracked";
+#endif
 #if PY_VERSION_HEX < 0x030D0000 && !defined(WITH_FREELISTS)
     /* pyconfig.h of a 3.11/3.12 interpreter built --without-freelists */
     return "disabled";
@@ -70,6 +122,17 @@ freelists_start(void)
         static const free_list_hooks ours = {NULL, keep_block, reuse_block};
         set_free_list_hooks(&ours);
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    if (!ref_tracer_installed) {
+        previous_tracer = PyRefTracer_GetTracer(&previous_tracer_data);
+        if (PyRefTracer_SetTracer(trace_reference, NULL) == 0) {
+            ref_tracer_installed = 1;
+        }
+        else {
+            PyErr_Clear();
+        }
+    }
+#endif
 }
 
 void
@@ -78,4 +141,16 @@ freelists_stop(void)
     if (set_free_list_hooks != NULL) {
         set_free_list_hooks(NULL);
     }
+#if PY_VERSION_HEX >= 0x030D0000
+    if (ref_tracer_installed) {
+        /* Put back the tracer we chained to, unless another tool installed
+           its own since: then leave it be. */
+        if (ref_tracer_is_ours()) {
+            (void)PyRefTracer_SetTracer(previous_tracer, previous_tracer_data);
+        }
+        previous_tracer = NULL;
+        previous_tracer_data = NULL;
+        ref_tracer_installed = 0;
+    }
+#endif
 }

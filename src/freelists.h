@@ -9,6 +9,10 @@
  *                  hooks.patch (PyFreeList_SetHooks found by dlsym): a block
  *                  kept in a free list leaves the statistics, a reused one
  *                  moves to the line that reuses it;
+ *     "reftracer"  CPython 3.13+: PyRefTracer reports every object's creation
+ *                  and destruction, so recycled objects move as with
+ *                  "hooks" (raw-memory free lists, such as dict keys,
+ *                  excepted);
  *     "disabled"   the interpreter was built --without-freelists: nothing
  *                  is recycled for floats, tuples, lists, dicts, async
  *                  generators and contexts, so the hooks see everything;

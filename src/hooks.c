@@ -52,9 +52,13 @@ count_untraced(void)
 
 /* ---- MEM and OBJ domains: called with the GIL --------------------------- */
 
+/* See hooks_last_recorded_block().  The GIL. */
+static uintptr_t last_recorded_block;
+
 static void
 record_with_gil(void *ptr, size_t size)
 {
+    last_recorded_block = (uintptr_t)ptr;
     uint32_t site = frames_capture_site_with_gil(compat_tstate_gil_known());
     if (site == 0 || traces_add(&gil_table, (uintptr_t)ptr, size, site) < 0) {
         count_untraced();
@@ -405,6 +409,12 @@ void
 hooks_untraced_end(void)
 {
     in_tracer--;
+}
+
+uintptr_t
+hooks_last_recorded_block(void)
+{
+    return last_recorded_block;
 }
 
 int

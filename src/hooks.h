@@ -50,5 +50,8 @@ void hooks_untraced_begin(void);
 void hooks_untraced_end(void);
 /* Whether this thread is running tracer code now. */
 int hooks_in_tracer(void);
+/* The last block recorded in the MEM/OBJ domains (GIL held): an object
+   created in that block was just allocated, not taken from a free list. */
+uintptr_t hooks_last_recorded_block(void);
 
 #endif
