@@ -33,12 +33,16 @@
 #endif
 
 #if COMPAT_SUPPORTED
+/* CPython's internal headers are not written for -Wextra -Werror. */
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wunused-parameter"
+#  pragma GCC diagnostic ignored "-Wsign-compare"
+#  pragma GCC diagnostic ignored "-Wint-to-pointer-cast"
+#  pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #  include "internal/pycore_code.h"
 #  include "internal/pycore_frame.h"
 #  include "internal/pycore_object.h"
-#  if PY_VERSION_HEX >= 0x030D0000
-#    include "internal/pycore_pystate.h"
-#  endif
+#  pragma GCC diagnostic pop
 
 typedef _PyInterpreterFrame compat_frame;
 
@@ -104,11 +108,16 @@ compat_frame_code(compat_frame *frame)
 static inline int
 compat_frame_is_complete(compat_frame *frame)
 {
-#  if PY_VERSION_HEX >= 0x030D0000
+#  if PY_VERSION_HEX >= 0x030E0000
     if (frame->owner >= FRAME_OWNED_BY_INTERPRETER) {
         return 0;
     }
     if (!PyCode_Check(PyStackRef_AsPyObjectBorrow(frame->f_executable))) {
+        return 0;
+    }
+#  elif PY_VERSION_HEX >= 0x030D0000
+    /* 3.13: the executable of a frame may be something else than code. */
+    if (frame->f_executable == NULL || !PyCode_Check(frame->f_executable)) {
         return 0;
     }
 #  endif

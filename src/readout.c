@@ -1,9 +1,8 @@
+#include "hooks.h" /* first: Python.h sets the C library's feature macros */
 #include "readout.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-#include "hooks.h"
 
 void
 readout_free(readout *out)

@@ -435,11 +435,12 @@ def test_object_trace_finds_the_block_holding_the_object(tracing, make):
     # WHEN its trace is looked up
     trace = engine._get_object_trace(obj)
     # THEN it is found, on the line that created it, with at least the
-    # object's fixed part and at most its whole size plus pre-headers
+    # object's fixed part and at most its whole size plus pre-headers (and,
+    # from 3.13, the inline values of an instance's attributes)
     assert trace is not None
     size, filename, lineno = trace
     assert filename == __file__
-    assert type(obj).__basicsize__ <= size <= sys.getsizeof(obj) + 64
+    assert type(obj).__basicsize__ <= size <= sys.getsizeof(obj) + 512
     assert lineno == make_line
 
 

@@ -12,7 +12,7 @@ from pytracemalloc import _tracemalloc as engine
 
 STDLIB = sysconfig.get_paths()["stdlib"]
 MODULES = ["argparse.py", "inspect.py", "typing.py", "dataclasses.py",
-           "json/decoder.py", "email/message.py", "pathlib.py",
+           "json/decoder.py", "email/message.py", "shutil.py",
            "tarfile.py", "logging/__init__.py", "unittest/case.py"]
 
 
