@@ -15,7 +15,7 @@
 # pkg-config cannot find them, Python dependencies via pip.
 
 PYTHON ?= python3
-PYTHONS ?= 3.13 3.14 3.15 3.14t 3.11-freelist-hooks 3.11-nofreelists
+PYTHONS ?= 3.13 3.13t 3.14 3.15 3.14t 3.11-freelist-hooks 3.11-nofreelists
 export PYTRACEMALLOC_CACHE ?= /opt/pytracemalloc
 STRICT_CFLAGS = -Wall -Wextra -Werror
 PIP = $(PYTHON) -m pip --disable-pip-version-check -q

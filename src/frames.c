@@ -5,6 +5,10 @@
 #include "rawmem.h"
 #include "sites.h"
 
+/* Nothing to build where the engine refuses to import (module.c says
+   why). */
+#if COMPAT_SUPPORTED
+
 Py_ssize_t frames_code_extra_index = -1; /* set once at import */
 int frames_nframe = 1;                   /* written with the GIL */
 static code_cache *all_caches;           /* GIL */
@@ -415,3 +419,5 @@ frames_capture_site(PyThreadState *tstate, int use_caches)
     }
     return site;
 }
+
+#endif /* COMPAT_SUPPORTED */

@@ -21,6 +21,8 @@
 
 #include "compat.h"
 
+#if COMPAT_SUPPORTED
+
 #include <stdint.h>
 
 #define FRAMES_MAX_NFRAME 65535
@@ -86,4 +88,5 @@ frames_capture_site_with_gil(PyThreadState *tstate)
     return frames_capture_site(tstate, 1);
 }
 
+#endif /* COMPAT_SUPPORTED */
 #endif

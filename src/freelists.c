@@ -6,6 +6,10 @@
 #include "hooks.h"
 #include "traces.h"
 
+/* Nothing to build where the engine refuses to import (module.c says
+   why). */
+#if COMPAT_SUPPORTED
+
 /* The API added by patches/python3.11-free-list-hooks.patch.  Our own
    layout: the patch is ours. */
 typedef struct {
@@ -154,3 +158,5 @@ freelists_stop(void)
     }
 #endif
 }
+
+#endif /* COMPAT_SUPPORTED */

@@ -27,9 +27,12 @@
 
 #include "compat.h"
 
+#if COMPAT_SUPPORTED
+
 int freelists_init(void);
 const char *freelists_mode(void);
 void freelists_start(void);
 void freelists_stop(void);
 
+#endif /* COMPAT_SUPPORTED */
 #endif

@@ -9,6 +9,10 @@
 #include "sites.h"
 #include "timer.h"
 
+/* Nothing to build where the engine refuses to import (module.c says
+   why). */
+#if COMPAT_SUPPORTED
+
 typedef struct {
     PyMemAllocatorEx wrapped; /* the allocator we call through to */
     int installed;            /* our hook is somewhere in the chain */
@@ -422,3 +426,5 @@ hooks_in_tracer(void)
 {
     return in_tracer;
 }
+
+#endif /* COMPAT_SUPPORTED */

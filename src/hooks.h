@@ -27,6 +27,8 @@
 
 #include "compat.h"
 
+#if COMPAT_SUPPORTED
+
 #include <stddef.h>
 
 #include "traces.h"
@@ -54,4 +56,5 @@ int hooks_in_tracer(void);
    created in that block was just allocated, not taken from a free list. */
 uintptr_t hooks_last_recorded_block(void);
 
+#endif /* COMPAT_SUPPORTED */
 #endif

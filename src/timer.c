@@ -2,6 +2,10 @@
 
 #include <time.h>
 
+/* Nothing to build where the engine refuses to import (module.c says
+   why). */
+#if COMPAT_SUPPORTED
+
 /* All guarded by the GIL. */
 int timer_armed;
 int timer_countdown;
@@ -148,3 +152,5 @@ timer_is_set(void)
 {
     return timer_func != NULL;
 }
+
+#endif /* COMPAT_SUPPORTED */

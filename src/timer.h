@@ -19,6 +19,8 @@
 
 #include "compat.h"
 
+#if COMPAT_SUPPORTED
+
 #define TIMER_POLL_EVERY 64
 
 extern int timer_armed;
@@ -40,4 +42,5 @@ void timer_stop(void);
 /* Whether a timer is set (armed, or its callback scheduled or running). */
 int timer_is_set(void);
 
+#endif /* COMPAT_SUPPORTED */
 #endif
