@@ -34,8 +34,11 @@ print(elapsed, _tracemalloc.get_free_list_mode())
 
 
 def run(python, mode):
+    # From a neutral folder: `-c` puts the current folder on sys.path, and
+    # the source tree's in-place build must not shadow the installed one.
     out = subprocess.run([python, "-c", WORKLOAD, mode], check=True,
-                         capture_output=True, text=True).stdout.split()
+                         capture_output=True, text=True,
+                         cwd=os.path.abspath(os.sep)).stdout.split()
     return float(out[0]), out[1]
 
 
