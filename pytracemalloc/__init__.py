@@ -28,6 +28,25 @@ from pytracemalloc._tracemalloc import (
 )
 
 # --- Snapshot and the stdlib-compatible API (snapshot.py, stdlib_api.py) ---
+from pytracemalloc.stdlib_api import (
+    BaseFilter,
+    DomainFilter,
+    Filter,
+    Frame,
+    Statistic,
+    StatisticDiff,
+    Traceback,
+    get_object_traceback,
+    is_tracing,
+    start,
+    stop,
+)
+from pytracemalloc.snapshot import (
+    Snapshot,
+    SnapshotLoadError,
+    SnapshotWriteError,
+    take_snapshot,
+)
 
 # --- 0.9.1 tasks, display and process memory (display.py, tasks.py, ...) ---
 

@@ -1,0 +1,777 @@
+"""Snapshots of the traced memory: one ``Snapshot`` class for the 0.9.1 API
+(``create``, ``write``, ``stats``, ``filter_filenames``, ``display``) and for
+stdlib tracemalloc's API (``take_snapshot``, ``statistics``,
+``compare_to``, ``filter_traces``, ``dump``).
+
+A snapshot keeps the engine's per-site data: one entry per distinct
+traceback, ``(frames, size, count)`` with ``frames`` a tuple of
+``(filename, lineno)`` MOST RECENT FIRST.  Everything else (the 0.9.1
+``stats`` dictionary, stdlib statistics) is computed from the sites, in
+O(sites), never per block.
+
+Snapshot files are documented in docs/snapshot-format.rst: gzip-compressed
+JSON with a format name and a version, plain data only.  Opening a file
+never runs code from it; legacy 0.9.1 pickles are read by an unpickler that
+refuses every global.  Every failure of ``Snapshot.load`` is a
+``SnapshotLoadError``; every failure of ``write``/``dump`` to write the file
+is a ``SnapshotWriteError`` (an ``OSError``) and leaves any previous file of
+that name intact.
+"""
+
+# json, gzip, pickle, tempfile... are imported when a file is read or
+# written: "import pytracemalloc" runs at start-up with PYTRACEMALLOC=1.
+import errno
+import math
+import os
+import time as _time
+import warnings
+
+from pytracemalloc import _tracemalloc
+from pytracemalloc.stdlib_api import (
+    Statistic,
+    StatisticDiff,
+    Traceback,
+    _check_filters,
+    _site_passes,
+)
+
+__all__ = [
+    "Snapshot", "SnapshotLoadError", "SnapshotWriteError", "take_snapshot",
+    "FORMAT_NAME", "FORMAT_VERSION",
+]
+
+FORMAT_NAME = "pytracemalloc-snapshot"
+FORMAT_VERSION = 1
+# The version of the 0.9.1 pickles ({'format_version': 1, 'stats': ...}).
+LEGACY_PICKLE_VERSION = 1
+
+_UNKNOWN_FRAME = ("<unknown>", 0)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
+_GZIP_MAGIC = b"\x1f\x8b"
+# Files get the mode a plain open() would give them (0666 & ~umask), not
+# the 0600 of a temporary file: snapshots are read later by someone else.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+class SnapshotLoadError(ValueError):
+    """``Snapshot.load`` could not read a snapshot from ``filename``.
+
+    The one exception ``Snapshot.load`` raises, whatever the problem: a
+    missing file, a directory, an unreadable, empty, truncated or corrupt
+    file, something that is not a snapshot, a refused pickle, an unknown
+    newer format version, or fields of the wrong type.  ``filename`` is the
+    path, ``reason`` a one-line explanation; ``str()`` is
+    ``"FILENAME: REASON"``.  When the cause was an ``OSError`` it is
+    chained as ``__cause__`` and its errno is ``errno`` (else None)."""
+
+    def __init__(self, filename, reason, errno=None):
+        reason = " ".join(str(reason).split())
+        super().__init__(filename, reason)
+        self.filename = filename
+        self.reason = reason
+        self.errno = errno
+
+    def __str__(self):
+        return "%s: %s" % (self.filename, self.reason)
+
+
+class SnapshotWriteError(OSError):
+    """``Snapshot.write``/``dump`` could not write ``filename``: the errno of
+    the failure, a message and the path (``OSError(errno, strerror,
+    filename)``).  The previous file of that name, if any, is intact and
+    no temporary file is left behind."""
+
+
+class _Invalid(Exception):
+    """Internal: the content is not a valid snapshot; the message is the
+    reason."""
+
+
+def _now():
+    """(precise epoch seconds, 'YYYY-MM-DD HH:MM:SS' in local time)."""
+    now = _time.time()
+    return now, _time.strftime(_TIMESTAMP_FORMAT, _time.localtime(now))
+
+
+def _process_memory():
+    """pytracemalloc.get_process_memory() when the package has it."""
+    import pytracemalloc
+    getter = getattr(pytracemalloc, "get_process_memory", None)
+    if getter is None:
+        try:
+            from pytracemalloc.process import get_process_memory as getter
+        except ImportError:
+            return None
+    return getter()
+
+
+def _normalize_user_data(user_data):
+    if user_data is None:
+        return None
+    items = []
+    for item in user_data:
+        item = tuple(item)
+        if len(item) != 3:
+            raise TypeError("user data items are (title, format, value), "
+                            "got %r" % (item,))
+        items.append(item)
+    return items
+
+
+def _is_own_site(frames):
+    return bool(frames) and frames[0][0].startswith(_PACKAGE_DIR)
+
+
+class Snapshot:
+    """Memory held at one moment, per site (distinct traceback).
+
+    0.9.1 attributes: ``pid``, ``stats`` ({filename: {lineno: (size,
+    count)}}, grouped by the most recent frame), ``timestamp`` (local time,
+    'YYYY-MM-DD HH:MM:SS'), ``process_memory`` (bytes or None),
+    ``user_data`` (list of (title, format, value) or None).  Also ``time``,
+    the creation time in epoch seconds (a float: snapshots taken within the
+    same second sort by it in the order they were taken),
+    ``tracemalloc_memory`` (bytes used by pytracemalloc itself, or None)
+    and ``traceback_limit`` (frames per traceback when it was taken).
+
+    stdlib's ``Snapshot.traces`` (one entry per live block) does not exist
+    here: the engine keeps per-site totals, not per-block traces.
+
+    The constructor takes sites, an iterable of ``(frames, size, count)``
+    with frames most recent first; use ``create()``, ``take_snapshot()``
+    or ``load()`` rather than calling it.
+    """
+
+    def __init__(self, sites=(), traceback_limit=1, *, pid=None, time=None,
+                 timestamp=None, process_memory=None,
+                 tracemalloc_memory=None, user_data=None):
+        if time is None:
+            time, stamp = _now()
+            timestamp = timestamp or stamp
+        elif timestamp is None:
+            timestamp = _time.strftime(_TIMESTAMP_FORMAT,
+                                       _time.localtime(time))
+        self._sites = [(tuple(map(tuple, frames)) or (_UNKNOWN_FRAME,),
+                        size, count) for frames, size, count in sites]
+        self._stats = None
+        self.traceback_limit = traceback_limit
+        self.pid = os.getpid() if pid is None else pid
+        self.time = time
+        self.timestamp = timestamp
+        self.process_memory = process_memory
+        self.tracemalloc_memory = tracemalloc_memory
+        self.user_data = _normalize_user_data(user_data)
+
+    def _copy_with_sites(self, sites):
+        return Snapshot(sites, self.traceback_limit, pid=self.pid,
+                        time=self.time, timestamp=self.timestamp,
+                        process_memory=self.process_memory,
+                        tracemalloc_memory=self.tracemalloc_memory,
+                        user_data=self.user_data)
+
+    def __repr__(self):
+        return "<Snapshot pid=%s timestamp=%r sites=%d>" % (
+            self.pid, self.timestamp, len(self._sites))
+
+    # --- 0.9.1 API -------------------------------------------------------
+
+    @classmethod
+    def create(cls, user_data_callback=None):
+        """Take a snapshot of the traced memory (0.9.1).
+
+        The allocations of pytracemalloc's own Python code are left out of
+        the snapshot and counted, with the engine's C tables, in
+        ``tracemalloc_memory``.  ``user_data_callback()``, when given,
+        returns a list of (title, format, value), e.g. [('Video memory',
+        'size', 234902)]."""
+        now, stamp = _now()
+        limit = _tracemalloc.get_traceback_limit()
+        sites = []
+        own = 0
+        for size, count, frames in _tracemalloc._get_sites():
+            if _is_own_site(frames):
+                own += size
+            else:
+                sites.append((frames, size, count))
+        own += _tracemalloc.get_tracemalloc_memory()
+        user_data = user_data_callback() if user_data_callback else None
+        return cls(sites, limit, pid=os.getpid(), time=now, timestamp=stamp,
+                   process_memory=_process_memory(), tracemalloc_memory=own,
+                   user_data=user_data)
+
+    @property
+    def stats(self):
+        """{filename: {lineno: (size, count)}}, by the most recent frame.
+
+        Computed from the sites (and cached); assigning a new dictionary
+        replaces the sites by one-frame sites."""
+        if self._stats is None:
+            stats = {}
+            for frames, size, count in self._sites:
+                filename, lineno = frames[0]
+                lines = stats.setdefault(filename, {})
+                old_size, old_count = lines.get(lineno, (0, 0))
+                lines[lineno] = (old_size + size, old_count + count)
+            self._stats = stats
+        return self._stats
+
+    @stats.setter
+    def stats(self, stats):
+        self._sites = [(((filename, lineno),), size, count)
+                       for filename, lines in stats.items()
+                       for lineno, (size, count) in lines.items()]
+        self._stats = None
+
+    def filter_filenames(self, patterns, include):
+        """Keep (``include`` true) or drop the sites whose most recent
+        frame's filename matches one of the fnmatch ``patterns`` (a string
+        or a list of strings).  Modifies the snapshot, as in 0.9.1."""
+        import fnmatch
+        if isinstance(patterns, str):
+            patterns = (patterns,)
+        patterns = tuple(patterns)
+        matches = {}
+        kept = []
+        for site in self._sites:
+            filename = site[0][0][0]
+            try:
+                hit = matches[filename]
+            except KeyError:
+                hit = matches[filename] = any(
+                    fnmatch.fnmatch(filename, pattern)
+                    for pattern in patterns)
+            if hit == bool(include):
+                kept.append(site)
+        self._sites = kept
+        self._stats = None
+
+    def display(self, display_top, **options):
+        """Show this snapshot with a ``DisplayTop``: delegates to
+        ``display_top.display_snapshot(self, **options)``."""
+        return display_top.display_snapshot(self, **options)
+
+    def write(self, filename):
+        """Write the snapshot to ``filename`` atomically (see
+        docs/snapshot-format.rst).  Raises ``SnapshotWriteError``."""
+        _write_atomically(filename, self._encode())
+
+    # --- stdlib API ------------------------------------------------------
+
+    def dump(self, filename):
+        """stdlib name of ``write()``: the same file format."""
+        self.write(filename)
+
+    @property
+    def traces(self):
+        raise AttributeError(
+            "pytracemalloc snapshots have no 'traces': the engine keeps "
+            "per-site totals, not one trace per block; use statistics()")
+
+    def _group(self, key_type, cumulative):
+        """{raw key (frames oldest first): [size, count]} per stdlib key."""
+        if key_type not in ("traceback", "filename", "lineno"):
+            raise ValueError("unknown key_type: %r" % (key_type,))
+        if cumulative and key_type == "traceback":
+            raise ValueError("cumulative mode cannot be used with key type "
+                             "%r" % (key_type,))
+        groups = {}
+
+        def add(key, size, count):
+            total = groups.get(key)
+            if total is None:
+                groups[key] = [size, count]
+            else:
+                total[0] += size
+                total[1] += count
+
+        for frames, size, count in self._sites:
+            if not cumulative:
+                if key_type == "traceback":
+                    add(frames[::-1], size, count)
+                elif key_type == "lineno":
+                    add(frames[:1], size, count)
+                else:
+                    add(((frames[0][0], 0),), size, count)
+            elif key_type == "lineno":
+                # Each distinct frame once per traceback, so recursion does
+                # not count a block twice on the same line.
+                for frame in set(frames):
+                    add((frame,), size, count)
+            else:
+                for filename in {frame[0] for frame in frames}:
+                    add(((filename, 0),), size, count)
+        return groups
+
+    def statistics(self, key_type, cumulative=False):
+        """Statistics grouped by ``key_type`` ('filename', 'lineno' or
+        'traceback'), biggest first (size, then count, then traceback,
+        descending, as stdlib).  ``cumulative`` counts the blocks of a
+        traceback on every distinct frame (or file) it goes through, not
+        only the most recent one ('lineno' and 'filename' only)."""
+        stats = [Statistic(Traceback._from_oldest_first(key), size, count)
+                 for key, (size, count)
+                 in self._group(key_type, cumulative).items()]
+        stats.sort(key=Statistic._sort_key, reverse=True)
+        return stats
+
+    def compare_to(self, old_snapshot, key_type, cumulative=False):
+        """``StatisticDiff`` per key of either snapshot, sorted as stdlib:
+        by absolute size difference, size, absolute count difference,
+        count, then traceback, descending."""
+        new = self._group(key_type, cumulative)
+        old = old_snapshot._group(key_type, cumulative)
+        diffs = []
+        for key, (size, count) in new.items():
+            old_size, old_count = old.pop(key, (0, 0))
+            diffs.append(StatisticDiff(Traceback._from_oldest_first(key),
+                                       size, size - old_size,
+                                       count, count - old_count))
+        for key, (old_size, old_count) in old.items():
+            diffs.append(StatisticDiff(Traceback._from_oldest_first(key),
+                                       0, -old_size, 0, -old_count))
+        diffs.sort(key=StatisticDiff._sort_key, reverse=True)
+        return diffs
+
+    def filter_traces(self, filters):
+        """A new snapshot with the sites that pass ``filters`` (a list of
+        ``Filter``/``DomainFilter``): kept when matching at least one
+        inclusive filter, if any, and every exclusive one.  An empty list
+        gives a copy."""
+        filters = _check_filters(filters)
+        include = [f for f in filters if f.inclusive]
+        exclude = [f for f in filters if not f.inclusive]
+        return self._copy_with_sites(
+            site for site in self._sites
+            if _site_passes(include, exclude, site[0]))
+
+    # --- files -----------------------------------------------------------
+
+    def _encode(self):
+        """The file's bytes: gzip-compressed JSON (docs/snapshot-format.rst).
+        Frames and filenames are stored once, in tables, and referenced by
+        index."""
+        import gzip
+        import json
+        filenames = {}
+        frames = {}
+        frame_table = []
+        sites = []
+        for site_frames, size, count in self._sites:
+            row = [size, count]
+            for frame in site_frames:
+                index = frames.get(frame)
+                if index is None:
+                    filename = frame[0]
+                    file_index = filenames.get(filename)
+                    if file_index is None:
+                        file_index = filenames[filename] = len(filenames)
+                    index = frames[frame] = len(frame_table)
+                    frame_table.append([file_index, frame[1]])
+                row.append(index)
+            sites.append(row)
+        document = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "pid": self.pid,
+            "time": self.time,
+            "timestamp": self.timestamp,
+            "process_memory": self.process_memory,
+            "tracemalloc_memory": self.tracemalloc_memory,
+            "traceback_limit": self.traceback_limit,
+            "user_data": (None if self.user_data is None
+                          else [list(item) for item in self.user_data]),
+            "filenames": list(filenames),
+            "frames": frame_table,
+            "sites": sites,
+        }
+        text = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        return gzip.compress(text.encode("ascii"), compresslevel=9, mtime=0)
+
+    @classmethod
+    def load(cls, filename):
+        """Read a snapshot file written by ``write``/``dump`` (any format
+        version up to FORMAT_VERSION, compressed or plain JSON) or a 0.9.1
+        pickle (plain data only).  Raises ``SnapshotLoadError``, and
+        nothing else, for any file it cannot read."""
+        try:
+            with open(filename, "rb") as file:
+                data = file.read()
+        except OSError as exc:
+            raise SnapshotLoadError(
+                filename, "cannot read: %s" % (exc.strerror or exc),
+                exc.errno) from exc
+        return cls.loads(data, filename)
+
+    @classmethod
+    def loads(cls, data, filename="<bytes>"):
+        """``load()`` from the bytes of a file already read; ``filename``
+        names them in the ``SnapshotLoadError``."""
+        try:
+            return cls._decode(bytes(data))
+        except _Invalid as exc:
+            raise SnapshotLoadError(filename, str(exc)) from None
+        except (RecursionError, MemoryError) as exc:
+            raise SnapshotLoadError(
+                filename, "corrupt file (%s)" % type(exc).__name__) from None
+
+    @classmethod
+    def _decode(cls, data):
+        import gzip
+        import zlib
+        if not data:
+            raise _Invalid("empty file, not a snapshot")
+        if data[:2] == _GZIP_MAGIC:
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, ValueError, zlib.error) as exc:
+                raise _Invalid("truncated or corrupt compressed file (%s)"
+                               % exc) from None
+            return cls._from_json(data)
+        head = data.lstrip()[:1]
+        if head == b"{":
+            return cls._from_json(data)
+        if data[:1] in _PICKLE_STARTS:
+            try:
+                return cls._from_legacy(_restricted_unpickle(data))
+            except _Invalid as exc:
+                if (str(exc).startswith("refused") or data[:1] not in b"ci"
+                        or not _looks_like_text(data)):
+                    raise
+        raise _Invalid("not a pytracemalloc snapshot (starts with %r)"
+                       % data[:16])
+
+    @classmethod
+    def _from_json(cls, data):
+        import json
+        try:
+            document = json.loads(data.decode("utf-8"),
+                                  parse_constant=_refuse_constant)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _Invalid("truncated or corrupt JSON (%s)" % exc) from None
+        if not isinstance(document, dict):
+            raise _Invalid("not a pytracemalloc snapshot (JSON %s)"
+                           % type(document).__name__)
+        if document.get("format") != FORMAT_NAME:
+            raise _Invalid("not a pytracemalloc snapshot (format %r)"
+                           % (document.get("format"),))
+        version = document.get("version")
+        if not _is_int(version) or version < 1:
+            raise _Invalid("invalid format version %r" % (version,))
+        if version > FORMAT_VERSION:
+            raise _Invalid("format version %d is newer than this "
+                           "pytracemalloc reads (%d): upgrade pytracemalloc"
+                           % (version, FORMAT_VERSION))
+        return cls._from_v1(document)
+
+    @classmethod
+    def _from_v1(cls, doc):
+        pid = _field(doc, "pid", _is_int)
+        when = _field(doc, "time", _is_finite_number)
+        timestamp = _field(doc, "timestamp", _is_str)
+        process_memory = _field(doc, "process_memory", _is_optional_size)
+        own_memory = _field(doc, "tracemalloc_memory", _is_optional_size)
+        limit = _field(doc, "traceback_limit", _is_positive_int)
+        user_data = _user_data(doc.get("user_data"))
+        filenames = _field(doc, "filenames", _is_list)
+        for name in filenames:
+            if not isinstance(name, str):
+                raise _Invalid("'filenames' holds a %s, not a str"
+                               % type(name).__name__)
+        frame_rows = _field(doc, "frames", _is_list)
+        frames = []
+        nfile = len(filenames)
+        for row in frame_rows:
+            if (not isinstance(row, list) or len(row) != 2
+                    or not _is_index(row[0], nfile) or not _is_size(row[1])):
+                raise _Invalid("invalid frame %r" % (row,))
+            frames.append((filenames[row[0]], row[1]))
+        sites = []
+        nframe = len(frames)
+        for row in _field(doc, "sites", _is_list):
+            if (not isinstance(row, list) or len(row) < 3
+                    or not _is_size(row[0]) or not _is_size(row[1])):
+                raise _Invalid("invalid site %.80r" % (row,))
+            site_frames = []
+            for index in row[2:]:
+                if not _is_index(index, nframe):
+                    raise _Invalid("invalid frame index %r" % (index,))
+                site_frames.append(frames[index])
+            sites.append((tuple(site_frames), row[0], row[1]))
+        return cls(sites, limit, pid=pid, time=float(when),
+                   timestamp=timestamp, process_memory=process_memory,
+                   tracemalloc_memory=own_memory, user_data=user_data)
+
+    @classmethod
+    def _from_legacy(cls, doc):
+        """A 0.9.1 pickle: {'format_version': 1, 'timestamp': str, 'stats':
+        {filename: {lineno: (size, count)}}, 'pid': int,
+        ['process_memory': int], ['user_data': list]}."""
+        if not isinstance(doc, dict) or "format_version" not in doc:
+            raise _Invalid("not a pytracemalloc snapshot (a pickle of %s)"
+                           % type(doc).__name__)
+        version = doc["format_version"]
+        if version != LEGACY_PICKLE_VERSION:
+            raise _Invalid("unknown pickle format version %r" % (version,))
+        timestamp = _field(doc, "timestamp", _is_str)
+        pid = _field(doc, "pid", _is_int)
+        process_memory = doc.get("process_memory")
+        if not _is_optional_size(process_memory):
+            raise _Invalid("invalid 'process_memory' %r" % (process_memory,))
+        user_data = _user_data(doc.get("user_data"))
+        stats = _field(doc, "stats", _is_dict)
+        sites = []
+        for filename, lines in stats.items():
+            if filename is None:
+                filename = _UNKNOWN_FRAME[0]
+            if not isinstance(filename, str) or not isinstance(lines, dict):
+                raise _Invalid("invalid stats entry for %.80r" % (filename,))
+            for lineno, value in lines.items():
+                if lineno is None:
+                    lineno = 0
+                if (not _is_size(lineno)
+                        or not isinstance(value, (tuple, list))
+                        or len(value) != 2
+                        or not _is_size(value[0]) or not _is_size(value[1])):
+                    raise _Invalid("invalid stats entry %.80r:%.20r"
+                                   % (filename, lineno))
+                sites.append((((filename, lineno),), value[0], value[1]))
+        try:
+            when = _time.mktime(_time.strptime(timestamp, _TIMESTAMP_FORMAT))
+        except (ValueError, OverflowError):
+            when = 0.0  # 0.9.1 wrote no other time: sorts first
+
+        return cls(sites, 1, pid=pid, time=when, timestamp=timestamp,
+                   process_memory=process_memory, user_data=user_data)
+
+
+def _refuse_constant(name):
+    raise ValueError("%s is not allowed" % name)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_size(value):
+    return _is_int(value) and value >= 0
+
+
+def _is_positive_int(value):
+    return _is_int(value) and value >= 1
+
+
+def _is_optional_size(value):
+    return value is None or _is_size(value)
+
+
+def _is_index(value, length):
+    return _is_int(value) and 0 <= value < length
+
+
+def _is_finite_number(value):
+    if _is_int(value):
+        return abs(value) < 2 ** 63
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _is_str(value):
+    return isinstance(value, str)
+
+
+def _is_list(value):
+    return isinstance(value, list)
+
+
+def _is_dict(value):
+    return isinstance(value, dict)
+
+
+def _field(document, name, check):
+    if name not in document:
+        raise _Invalid("missing field %r" % name)
+    value = document[name]
+    if not check(value):
+        raise _Invalid("invalid field %r: %.60r" % (name, value))
+    return value
+
+
+def _user_data(value):
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)):
+        raise _Invalid("invalid field 'user_data': %.60r" % (value,))
+    items = []
+    for item in value:
+        if (not isinstance(item, (list, tuple)) or len(item) != 3
+                or not _is_str(item[0]) or not _is_str(item[1])
+                or not (_is_int(item[2]) or _is_finite_number(item[2]))):
+            raise _Invalid("invalid user data item %.60r" % (item,))
+        items.append(tuple(item))
+    return items
+
+
+# First bytes of a pickle that may be a 0.9.1 snapshot or an attack on one:
+# a protocol 2+ header, a protocol 0/1 dict, list or tuple, or a protocol 0
+# global or instance (refused, with a clear reason).
+_PICKLE_STARTS = frozenset([b"\x80", b"(", b"}", b"]", b")", b"c", b"i"])
+
+
+def _looks_like_text(data):
+    try:
+        text = data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return text.isprintable() or all(c.isprintable() or c in "\t\r\n"
+                                     for c in text)
+
+
+# Opcodes that name, import or call code, or need out-of-band data: a
+# 0.9.1 snapshot (a dict of str, int, tuple, list, None) never has them.
+_REFUSED_OPCODES = frozenset([
+    "GLOBAL", "STACK_GLOBAL", "REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ",
+    "NEWOBJ_EX", "EXT1", "EXT2", "EXT4", "PERSID", "BINPERSID",
+    "NEXT_BUFFER", "READONLY_BUFFER", "BYTEARRAY8",
+])
+_MEMO_OPCODES = frozenset(["PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET",
+                           "LONG_BINGET"])
+
+
+def _scan_pickle(data):
+    """Read the opcodes (pure Python, nothing is built nor run) and refuse
+    what a plain-data pickle does not need, before the fast unpickler sees
+    it.  Also refuses memo indexes and frame sizes bigger than the file,
+    which would make the C unpickler allocate gigabytes for a few bytes."""
+    import pickletools
+    limit = len(data)
+    try:
+        for opcode, arg, _ in pickletools.genops(data):
+            if opcode.name in _REFUSED_OPCODES:
+                what = ("%.60s" % arg).replace(" ", ".") if arg else "code"
+                raise _Invalid("refused: the pickle asks for %s (opcode %s), "
+                               "a snapshot file is plain data"
+                               % (what, opcode.name))
+            if opcode.name in _MEMO_OPCODES or opcode.name == "FRAME":
+                if not isinstance(arg, int) or not 0 <= arg <= limit:
+                    raise _Invalid("truncated or corrupt pickle (%s %r)"
+                                   % (opcode.name, arg))
+    except _Invalid:
+        raise
+    except Exception as exc:
+        raise _Invalid("truncated or corrupt pickle (%s)" % exc) from None
+
+
+def _restricted_unpickle(data):
+    # Corrupt protocol 0 strings make the decoders warn about invalid
+    # escapes: noise about an input that is refused anyway.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _scan_pickle(data)
+        return _unpickle_plain_data(data)
+
+
+def _unpickle_plain_data(data):
+    import io
+    import pickle
+
+    class PlainDataUnpickler(pickle.Unpickler):
+        """Unpickles plain containers and scalars only: every global
+        (class, function) is refused, so no code named by the file can
+        run (a second line of defence behind _scan_pickle)."""
+
+        def find_class(self, module, name):
+            raise pickle.UnpicklingError(
+                "refused: the pickle asks for %.60s.%.60s, a snapshot file "
+                "is plain data" % (module, name))
+
+        def persistent_load(self, pid):
+            raise pickle.UnpicklingError(
+                "refused: persistent id in a snapshot")
+
+    try:
+        return PlainDataUnpickler(io.BytesIO(data), encoding="utf-8",
+                                   errors="surrogateescape").load()
+    except pickle.UnpicklingError as exc:
+        if str(exc).startswith("refused"):
+            raise _Invalid("%s (legacy pickle)" % exc) from None
+        raise _Invalid("truncated or corrupt pickle (%s)" % exc) from None
+    except (RecursionError, MemoryError):
+        raise
+    except Exception as exc:
+        # A corrupt pickle fails in many ways (EOFError, ValueError,
+        # KeyError from a bad memo index, struct.error, ...): all of them
+        # mean the same thing here.
+        raise _Invalid("truncated or corrupt pickle (%s: %s)"
+                       % (type(exc).__name__, exc)) from None
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _write_atomically(filename, data):
+    """Write ``data`` to a temporary file in ``filename``'s directory, flush
+    and fsync it, then rename it over ``filename``.  On any failure the
+    temporary file is removed and ``SnapshotWriteError`` names the path."""
+    import tempfile
+    path = os.fspath(filename)
+    directory = os.path.dirname(path) or "."
+    base = os.path.basename(path)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp",
+                                   dir=directory)
+        try:
+            os.fchmod(fd, 0o666 & ~_UMASK)
+            _write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_directory(directory)
+    except OSError as exc:
+        raise SnapshotWriteError(
+            exc.errno if exc.errno is not None else errno.EIO,
+            "cannot write the snapshot: %s" % (exc.strerror or exc),
+            path) from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def _fsync_directory(directory):
+    """Make the rename durable; not every file system allows it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def take_snapshot():
+    """stdlib ``take_snapshot()``: a ``Snapshot`` of everything traced,
+    pytracemalloc's own lines included (filter them with ``Filter(False,
+    pytracemalloc.__file__)``-like patterns as with stdlib).  RuntimeError
+    when not tracing."""
+    if not _tracemalloc.is_enabled():
+        raise RuntimeError("the tracemalloc module must be tracing memory "
+                           "allocations to take a snapshot")
+    now, stamp = _now()
+    limit = _tracemalloc.get_traceback_limit()
+    sites = [(frames, size, count)
+             for size, count, frames in _tracemalloc._get_sites()]
+    return Snapshot(sites, limit, pid=os.getpid(), time=now, timestamp=stamp,
+                    tracemalloc_memory=_tracemalloc.get_tracemalloc_memory())
