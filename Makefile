@@ -31,8 +31,11 @@ deps:
 	    apt-get install -y -qq libglib2.0-dev pkg-config >/dev/null; }
 	@$(PYTHON) -c "import setuptools, wheel" 2>/dev/null || $(PIP) install setuptools wheel
 
+# An editable install has no place for the start-up hook that a normal
+# install puts in site-packages (setup.py): copy it there.
 build: deps
 	PYTRACEMALLOC_CFLAGS="$(STRICT_CFLAGS)" $(PIP) install --no-build-isolation -e '.[test]'
+	cp pytracemalloc-startup.pth "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 
 demo: build
 	$(PYTHON) examples/demo.py

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 
 def pkg_config(*args):
@@ -49,4 +50,21 @@ engine = Extension(
     extra_link_args=extra_ldflags,
 )
 
-setup(ext_modules=[engine])
+STARTUP_PTH = "pytracemalloc-startup.pth"
+
+
+class build_py_with_startup_hook(build_py):
+    """Put pytracemalloc-startup.pth at the top of site-packages: site.py
+    runs its one line at every start-up, which traces from start-up when
+    PYTRACEMALLOC is set."""
+
+    def run(self):
+        super().run()
+        self.copy_file(STARTUP_PTH, os.path.join(self.build_lib, STARTUP_PTH))
+
+    def get_outputs(self, include_bytecode=True):
+        return super().get_outputs(include_bytecode) + [
+            os.path.join(self.build_lib, STARTUP_PTH)]
+
+
+setup(ext_modules=[engine], cmdclass={"build_py": build_py_with_startup_hook})

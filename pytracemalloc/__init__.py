@@ -49,6 +49,11 @@ from pytracemalloc.snapshot import (
 )
 
 # --- 0.9.1 tasks, display and process memory (display.py, tasks.py, ...) ---
+from pytracemalloc.display import DisplayTop
+from pytracemalloc.garbage import DisplayGarbage
+from pytracemalloc.process import get_process_memory
+from pytracemalloc.take import TakeSnapshot
+from pytracemalloc._tracemalloc import get_free_list_mode
 
 # Tracing stops cleanly at interpreter exit, before modules are torn down.
 atexit.register(_tracemalloc.disable)

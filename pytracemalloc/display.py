@@ -1,0 +1,254 @@
+"""The top of the lines (or files) holding the most memory: ``DisplayTop``,
+in the output formats of pytracemalloc 0.9.1::
+
+    2013-03-04 01:01:55: Top 10 allocations per file and line (compared to trace1.pickle)
+    #1: .../2.7/Lib/linecache.py:128: size=408 KiB (+408 KiB), count=5379 (+5379), average=77 B
+    ...
+    3023 more: size=1580 KiB (+1138 KiB), count=12635 (+7801), average=128 B
+    Total Python memory: size=3682 KiB (+3086 KiB), count=36987 (+29908), average=101 B
+    Total process memory: size=10 MiB (+1 MiB) (ignore tracemalloc: 23 KiB)
+    Video memory: size=229 KiB (+12 KiB)
+"""
+
+import os
+import sys
+
+from pytracemalloc import tasks
+
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+# ANSI colors, used only when DisplayTop.color is true.
+_RESET = "\x1b[0m"
+_BOLD = "\x1b[1m"
+_CYAN = "\x1b[36m"
+_GREEN = "\x1b[32m"
+_RED = "\x1b[31m"
+_YELLOW = "\x1b[33m"
+
+
+def format_size(size, sign=False):
+    """A size in bytes with the largest unit (B, KiB, MiB, GiB, TiB) that
+    keeps the number under 5 * 1024: 5119 B, 5 KiB, 408 KiB, 10 MiB.
+    With ``sign``, a '+' or '-' prefix (a difference)."""
+    value = float(size)
+    for unit in _UNITS[:-1]:
+        if abs(value) < 5 * 1024:
+            break
+        value /= 1024
+    else:
+        unit = _UNITS[-1]
+    text = "%.0f %s" % (abs(value), unit)
+    if sign:
+        return ("-" if size < 0 else "+") + text
+    return ("-" if size < 0 else "") + text
+
+
+def shorten_filename(filename, parts):
+    """The last ``parts`` components of a path, after '.../' when some were
+    cut: '.../2.7/Lib/linecache.py' for parts=3."""
+    if parts is None or parts <= 0:
+        return filename
+    components = filename.split(os.sep)
+    if len(components) <= parts:
+        return filename
+    return "..." + os.sep + os.sep.join(components[-parts:])
+
+
+class _Painter:
+    def __init__(self, color):
+        self.color = color
+
+    def __call__(self, text, code):
+        if not self.color:
+            return text
+        return code + text + _RESET
+
+    def diff(self, text, value):
+        if not self.color or value == 0:
+            return text
+        return (_RED if value > 0 else _GREEN) + text + _RESET
+
+
+class DisplayTop:
+    """Display the ``count`` lines (or files) holding the most memory.
+
+    Attributes (0.9.1): ``color`` (default: the stream is a TTY),
+    ``compare_with_previous`` (True: compare with the previous top, False:
+    with the first one), ``filename_parts`` (3), ``show_average``,
+    ``show_count``, ``show_lineno`` (False: group per file), ``show_size``,
+    ``user_data_callback`` (see ``Snapshot.create``).
+    """
+
+    def __init__(self, count, file=None):
+        self.count = count
+        self.stream = sys.stdout if file is None else file
+        try:
+            self.color = self.stream.isatty()
+        except (AttributeError, ValueError):
+            self.color = False
+        self.compare_with_previous = True
+        self.filename_parts = 3
+        self.show_average = True
+        self.show_count = True
+        self.show_lineno = False
+        self.show_size = True
+        self.user_data_callback = None
+        self.previous_top_stats = None
+        self._first = None
+        self._previous = None
+
+    # --- 0.9.1 API -------------------------------------------------------
+
+    def display(self):
+        """Take a snapshot now and display its top, compared with the
+        previous (or first) one displayed by this object."""
+        from pytracemalloc.snapshot import Snapshot
+        snapshot = Snapshot.create(self.user_data_callback)
+        self.display_snapshot(snapshot)
+
+    def start(self, delay):
+        """Display the top every ``delay`` seconds (allocation-driven)."""
+        tasks.schedule(self.display, delay)
+
+    def stop(self):
+        """Stop the task started by ``start()``."""
+        tasks.unschedule(self.display)
+
+    # --- snapshots ---------------------------------------------------------
+
+    def display_snapshot(self, snapshot, count=None, file=None,
+                         reference=None, reference_name=None):
+        """Display the top of ``snapshot``.  It is compared with
+        ``reference`` when given, else with the previous snapshot this
+        object displayed (or the first one, when compare_with_previous is
+        false); ``reference_name`` names the reference in the header (its
+        timestamp by default)."""
+        if reference is None:
+            reference = (self._previous if self.compare_with_previous
+                         else self._first)
+        if reference is not None and reference_name is None:
+            reference_name = reference.timestamp
+        stream = self.stream if file is None else file
+        lines = self.format_snapshot(
+            snapshot, self.count if count is None else count, reference,
+            reference_name)
+        stream.write("".join(line + "\n" for line in lines))
+        stream.flush()
+        if self._first is None:
+            self._first = snapshot
+        self._previous = snapshot
+
+    def format_snapshot(self, snapshot, count, reference=None,
+                        reference_name=None):
+        """The lines of the top of ``snapshot`` (see the module's doc)."""
+        paint = _Painter(self.color)
+        compare = reference is not None
+        groups = self._group(snapshot)
+        old_groups = self._group(reference) if compare else {}
+        rows = []
+        for key, (size, blocks) in groups.items():
+            old_size, old_blocks = old_groups.get(key, (0, 0))
+            rows.append((key, size, blocks, size - old_size,
+                         blocks - old_blocks))
+        for key, (old_size, old_blocks) in old_groups.items():
+            if key not in groups:
+                rows.append((key, 0, 0, -old_size, -old_blocks))
+        if compare:
+            rows.sort(key=lambda row: (row[3], row[1], row[0]), reverse=True)
+        else:
+            rows.sort(key=lambda row: (row[1], row[2], row[0]), reverse=True)
+
+        what = "file and line" if self.show_lineno else "file"
+        header = "%s: Top %s allocations per %s" % (
+            snapshot.timestamp, count, what)
+        if compare:
+            header += " (compared to %s)" % reference_name
+        lines = [paint(header, _BOLD)]
+        shown = rows[:count]
+        for rank, (key, size, blocks, size_diff, blocks_diff) in enumerate(
+                shown, 1):
+            name = paint(shorten_filename(key[0], self.filename_parts), _CYAN)
+            if self.show_lineno:
+                name += ":" + paint(str(key[1]), _YELLOW)
+            lines.append("#%s: %s: %s" % (
+                rank, name, self._format_values(
+                    paint, compare, size, size_diff, blocks, blocks_diff)))
+
+        rest = rows[count:]
+        if rest:
+            lines.append("%s more: %s" % (len(rest), self._format_values(
+                paint, compare, *self._sums(rest))))
+        lines.append("Total Python memory: %s" % self._format_values(
+            paint, compare, *self._sums(rows)))
+        lines.extend(self._process_lines(paint, snapshot, reference))
+        lines.extend(self._user_data_lines(paint, snapshot, reference))
+        return lines
+
+    def _group(self, snapshot):
+        groups = {}
+        for filename, lines in snapshot.stats.items():
+            for lineno, (size, blocks) in lines.items():
+                key = (filename, lineno if self.show_lineno else 0)
+                old_size, old_blocks = groups.get(key, (0, 0))
+                groups[key] = (old_size + size, old_blocks + blocks)
+        return groups
+
+    @staticmethod
+    def _sums(rows):
+        return (sum(row[1] for row in rows), sum(row[3] for row in rows),
+                sum(row[2] for row in rows), sum(row[4] for row in rows))
+
+    def _format_values(self, paint, compare, size, size_diff, blocks,
+                       blocks_diff):
+        parts = []
+        if self.show_size:
+            text = "size=" + paint(format_size(size), _BOLD)
+            if compare:
+                text += " (%s)" % paint.diff(format_size(size_diff, True),
+                                             size_diff)
+            parts.append(text)
+        if self.show_count:
+            text = "count=%s" % blocks
+            if compare:
+                text += " (%s)" % paint.diff("%+d" % blocks_diff, blocks_diff)
+            parts.append(text)
+        if self.show_average and blocks:
+            parts.append("average=%s" % format_size(size / blocks))
+        return ", ".join(parts)
+
+    @staticmethod
+    def _process_lines(paint, snapshot, reference):
+        memory = snapshot.process_memory
+        if memory is None:
+            return []
+        text = "Total process memory: size=%s" % paint(format_size(memory),
+                                                        _BOLD)
+        if reference is not None and reference.process_memory is not None:
+            diff = memory - reference.process_memory
+            text += " (%s)" % paint.diff(format_size(diff, True), diff)
+        tracer = snapshot.tracemalloc_memory
+        if tracer is not None:
+            text += " (ignore tracemalloc: %s)" % format_size(tracer)
+        return [text]
+
+    @staticmethod
+    def _user_data_lines(paint, snapshot, reference):
+        old_values = {}
+        if reference is not None and reference.user_data:
+            old_values = {title: value
+                          for title, format_, value in reference.user_data}
+        lines = []
+        for title, format_, value in snapshot.user_data or ():
+            if format_ == "size":
+                text = "%s: size=%s" % (title, paint(format_size(value),
+                                                     _BOLD))
+                if title in old_values:
+                    diff = value - old_values[title]
+                    text += " (%s)" % paint.diff(format_size(diff, True),
+                                                 diff)
+            else:
+                text = "%s: %s" % (title, value)
+                if title in old_values and isinstance(value, (int, float)):
+                    text += " (%+g)" % (value - old_values[title])
+            lines.append(text)
+        return lines

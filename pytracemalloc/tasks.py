@@ -1,0 +1,52 @@
+"""Periodic tasks on the engine's one allocation-driven timer.
+
+The engine has a single timer (``start_timer``), as 0.9.1 had.  So that a
+``DisplayTop`` and a ``TakeSnapshot`` can both run periodically, their
+``start()`` registers them here: the timer fires at the shortest delay of
+the registered tasks and runs each task whose own delay has passed.
+Calling ``start_timer()`` directly replaces this (0.9.1 semantics).
+"""
+
+import time
+
+from pytracemalloc import _tracemalloc
+
+# task -> [delay, next run (monotonic seconds)].  Guarded by the GIL.
+_tasks = {}
+
+
+def _run_due_tasks():
+    now = time.monotonic()
+    for task, schedule in list(_tasks.items()):
+        if task not in _tasks or now < schedule[1]:
+            continue
+        schedule[1] = now + schedule[0]
+        task()
+
+
+def _restart_timer():
+    if _tasks:
+        delay = min(schedule[0] for schedule in _tasks.values())
+        _tracemalloc.start_timer(delay, _run_due_tasks)
+    else:
+        _tracemalloc.stop_timer()
+
+
+def schedule(task, delay):
+    """Run ``task()`` every ``delay`` seconds (allocation-driven: at the
+    first traced allocation after that).  Replaces an earlier schedule of
+    the same task.  Tracing must be enabled (RuntimeError otherwise)."""
+    delay = float(delay)
+    if not delay > 0:
+        raise ValueError("delay must be a positive number of seconds")
+    if not _tracemalloc.is_enabled():
+        raise RuntimeError("the timer is driven by traced allocations: "
+                           "call pytracemalloc.enable() first")
+    _tasks[task] = [delay, time.monotonic() + delay]
+    _restart_timer()
+
+
+def unschedule(task):
+    """Stop running ``task``; nothing happens if it is not scheduled."""
+    if _tasks.pop(task, None) is not None and _tracemalloc.is_enabled():
+        _restart_timer()
