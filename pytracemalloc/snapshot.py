@@ -49,10 +49,6 @@ _UNKNOWN_FRAME = ("<unknown>", 0)
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 _GZIP_MAGIC = b"\x1f\x8b"
-# Files get the mode a plain open() would give them (0666 & ~umask), not
-# the 0600 of a temporary file: snapshots are read later by someone else.
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 class SnapshotLoadError(ValueError):
@@ -726,7 +722,7 @@ def _write_atomically(filename, data):
         fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp",
                                    dir=directory)
         try:
-            os.fchmod(fd, 0o666 & ~_UMASK)
+            os.fchmod(fd, _file_mode(path))
             _write_all(fd, data)
             os.fsync(fd)
         finally:
@@ -745,6 +741,31 @@ def _write_atomically(filename, data):
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def _file_mode(path):
+    """The mode of the file being replaced, else the one a plain open()
+    would give (0666 & ~umask), not the 0600 of a temporary file:
+    snapshots are read later, by someone else."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        pass
+    umask = None
+    try:
+        # Linux 4.7+: read without changing it (os.umask() sets it, which
+        # races with other threads creating files).
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+                    break
+    except (OSError, ValueError):
+        pass
+    if umask is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _fsync_directory(directory):

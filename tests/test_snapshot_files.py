@@ -118,11 +118,18 @@ def test_unknown_fields_are_ignored(tmp_path):
 
 
 def test_file_mode_is_that_of_a_plain_file(tmp_path):
+    # GIVEN a new file WHEN written THEN the mode open() would give it
     path = tmp_path / "s.snapshot"
+    old_umask = os.umask(0o027)
+    try:
+        sample_snapshot().write(path)
+    finally:
+        os.umask(old_umask)
+    assert path.stat().st_mode & 0o777 == 0o640
+    # AND a file replaced keeps its mode
+    path.chmod(0o604)
     sample_snapshot().write(path)
-    umask = os.umask(0)
-    os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert path.stat().st_mode & 0o777 == 0o604
 
 
 # --- legacy 0.9.1 pickles -------------------------------------------------------
