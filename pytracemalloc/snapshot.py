@@ -120,6 +120,13 @@ def _is_own_site(frames):
     return bool(frames) and frames[0][0].startswith(_PACKAGE_DIR)
 
 
+def _stat_order(item):
+    """stdlib's order of statistics, on raw keys: size, count, traceback
+    (a Traceback orders as its raw frames, oldest first)."""
+    key, (size, count) = item
+    return size, count, key
+
+
 class Snapshot:
     """Memory held at one moment, per site (distinct traceback).
 
@@ -193,9 +200,11 @@ class Snapshot:
                 sites.append((frames, size, count))
         own += _tracemalloc.get_tracemalloc_memory()
         user_data = user_data_callback() if user_data_callback else None
-        return cls(sites, limit, pid=os.getpid(), time=now, timestamp=stamp,
-                   process_memory=_process_memory(), tracemalloc_memory=own,
-                   user_data=user_data)
+        snapshot = cls((), limit, pid=os.getpid(), time=now,
+                       timestamp=stamp, process_memory=_process_memory(),
+                       tracemalloc_memory=own, user_data=user_data)
+        snapshot._sites = sites  # the engine's tuples, already normalized
+        return snapshot
 
     @property
     def stats(self):
@@ -272,32 +281,29 @@ class Snapshot:
         if cumulative and key_type == "traceback":
             raise ValueError("cumulative mode cannot be used with key type "
                              "%r" % (key_type,))
+        if key_type == "traceback":
+            keys = ((frames[::-1],) for frames, _, _ in self._sites)
+        elif key_type == "lineno" and not cumulative:
+            keys = ((frames[:1],) for frames, _, _ in self._sites)
+        elif key_type == "filename" and not cumulative:
+            keys = ((((frames[0][0], 0),),) for frames, _, _ in self._sites)
+        elif key_type == "lineno":
+            # Each distinct frame once per traceback, so recursion does not
+            # count a block twice on the same line.
+            keys = ([(frame,) for frame in set(frames)]
+                    for frames, _, _ in self._sites)
+        else:
+            keys = ([((filename, 0),) for filename in {f[0] for f in frames}]
+                    for frames, _, _ in self._sites)
         groups = {}
-
-        def add(key, size, count):
-            total = groups.get(key)
-            if total is None:
-                groups[key] = [size, count]
-            else:
-                total[0] += size
-                total[1] += count
-
-        for frames, size, count in self._sites:
-            if not cumulative:
-                if key_type == "traceback":
-                    add(frames[::-1], size, count)
-                elif key_type == "lineno":
-                    add(frames[:1], size, count)
+        for site_keys, (_, size, count) in zip(keys, self._sites):
+            for key in site_keys:
+                total = groups.get(key)
+                if total is None:
+                    groups[key] = [size, count]
                 else:
-                    add(((frames[0][0], 0),), size, count)
-            elif key_type == "lineno":
-                # Each distinct frame once per traceback, so recursion does
-                # not count a block twice on the same line.
-                for frame in set(frames):
-                    add((frame,), size, count)
-            else:
-                for filename in {frame[0] for frame in frames}:
-                    add(((filename, 0),), size, count)
+                    total[0] += size
+                    total[1] += count
         return groups
 
     def statistics(self, key_type, cumulative=False):
@@ -306,11 +312,10 @@ class Snapshot:
         descending, as stdlib).  ``cumulative`` counts the blocks of a
         traceback on every distinct frame (or file) it goes through, not
         only the most recent one ('lineno' and 'filename' only)."""
-        stats = [Statistic(Traceback._from_oldest_first(key), size, count)
-                 for key, (size, count)
-                 in self._group(key_type, cumulative).items()]
-        stats.sort(key=Statistic._sort_key, reverse=True)
-        return stats
+        groups = sorted(self._group(key_type, cumulative).items(),
+                        key=_stat_order, reverse=True)
+        return [Statistic(Traceback._from_oldest_first(key), size, count)
+                for key, (size, count) in groups]
 
     def compare_to(self, old_snapshot, key_type, cumulative=False):
         """``StatisticDiff`` per key of either snapshot, sorted as stdlib:
@@ -794,5 +799,8 @@ def take_snapshot():
     limit = _tracemalloc.get_traceback_limit()
     sites = [(frames, size, count)
              for size, count, frames in _tracemalloc._get_sites()]
-    return Snapshot(sites, limit, pid=os.getpid(), time=now, timestamp=stamp,
-                    tracemalloc_memory=_tracemalloc.get_tracemalloc_memory())
+    snapshot = Snapshot((), limit, pid=os.getpid(), time=now,
+                        timestamp=stamp,
+                        tracemalloc_memory=_tracemalloc.get_tracemalloc_memory())
+    snapshot._sites = sites  # the engine's tuples, already normalized
+    return snapshot
