@@ -593,3 +593,35 @@ def test_docutils_same_statistics_as_stdlib_in_exact_modes(tmp_path,
     assert close >= 0.95 * sum(big.values())
     agreeing = sum(min(size, ours.get(key, 0)) for key, size in theirs.items())
     assert agreeing >= 0.995 * total
+
+
+def test_code_written_for_stdlib_runs_unchanged(stopped):
+    # GIVEN code in the style of the stdlib documentation's examples
+    import pytracemalloc as tracemalloc  # the drop-in import
+
+    tracemalloc.start(10)
+    first = tracemalloc.take_snapshot()
+    data = [bytearray(1000) for _ in range(300)]  # the allocating line
+    line = sys._getframe().f_lineno - 1
+    second = tracemalloc.take_snapshot().filter_traces((
+        tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+        tracemalloc.Filter(False, "<unknown>"),
+        tracemalloc.Filter(False, tracemalloc.__file__.rsplit("/", 1)[0]
+                           + "/*"),
+    ))
+    # WHEN the usual reports are made
+    top = second.statistics("lineno")
+    report = [str(stat) for stat in top[:10]]
+    growth = [str(stat) for stat in second.compare_to(first, "lineno")[:10]]
+    biggest = second.statistics("traceback")[0]
+    formatted = biggest.traceback.format()
+    current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # THEN they name the allocating line, with its source
+    where = "%s:%d: " % (__file__, line)
+    assert report[0].startswith(where) and "count=" in report[0]
+    assert growth[0].startswith(where) and "(+" in growth[0]
+    assert formatted[-1].strip().startswith("data = [bytearray(1000)")
+    assert biggest.size >= 300_000
+    assert peak >= current >= 300_000
+    del data
