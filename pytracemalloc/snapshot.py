@@ -419,17 +419,10 @@ class Snapshot:
 
     @classmethod
     def _decode(cls, data):
-        import gzip
-        import zlib
         if not data:
             raise _Invalid("empty file, not a snapshot")
         if data[:2] == _GZIP_MAGIC:
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError, ValueError, zlib.error) as exc:
-                raise _Invalid("truncated or corrupt compressed file (%s)"
-                               % exc) from None
-            return cls._from_json(data)
+            return cls._from_json(_gunzip(data))
         head = data.lstrip()[:1]
         if head == b"{":
             return cls._from_json(data)
@@ -545,6 +538,30 @@ class Snapshot:
 
         return cls(sites, 1, pid=pid, time=when, timestamp=timestamp,
                    process_memory=process_memory, user_data=user_data)
+
+
+# A snapshot of a million sites is some 50 MB of JSON: more than this is a
+# compression bomb, refused before it fills the memory.
+MAX_DOCUMENT_BYTES = 1 << 30
+
+
+def _gunzip(data, limit=None):
+    """The content of one gzip member, at most ``limit`` bytes."""
+    import zlib
+    if limit is None:
+        limit = MAX_DOCUMENT_BYTES
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        content = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise _Invalid("corrupt compressed file (%s)" % exc) from None
+    if len(content) > limit:
+        raise _Invalid("refused: decompresses to more than %d bytes" % limit)
+    if not inflater.eof:
+        raise _Invalid("truncated compressed file")
+    if inflater.unused_data:
+        raise _Invalid("corrupt compressed file (data after its end)")
+    return content
 
 
 def _refuse_constant(name):

@@ -209,6 +209,23 @@ def test_truncated_legacy_pickle(tmp_path):
     assert_load_error(path, "pickle")
 
 
+def test_compression_bomb_is_refused(tmp_path, monkeypatch):
+    # GIVEN a small file that decompresses to more than the limit
+    monkeypatch.setattr(snapshot_module, "MAX_DOCUMENT_BYTES", 1 << 20)
+    path = tmp_path / "bomb"
+    path.write_bytes(gzip.compress(b"{" + b" " * (2 << 20) + b"}"))
+    assert path.stat().st_size < 10_000
+    # THEN refused without decompressing it all
+    assert_load_error(path, "refused", "more than 1048576 bytes")
+
+
+def test_trailing_data_after_the_compressed_document(tmp_path):
+    path = tmp_path / "s"
+    sample_snapshot().write(path)
+    path.write_bytes(path.read_bytes() + b"junk")
+    assert_load_error(path, "corrupt")
+
+
 def test_random_bytes(tmp_path):
     rng = random.Random(3)
     for i in range(50):
