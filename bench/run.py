@@ -1,0 +1,159 @@
+"""make bench: pytracemalloc against stdlib tracemalloc and memray.
+
+Each workload (bench/workloads.py) runs in a fresh process per measure:
+untraced, pytracemalloc with 1 and 25 frames, stdlib tracemalloc with 1
+and 25 frames, memray (its default Tracker).  Runs alternate between the
+tools, REPEAT times (BENCH_REPEAT, default 3; BENCH_QUICK=1 for one); the
+table shows the median wall time and peak RSS of each tool as a ratio to
+the untraced run, geometric means over the real workloads at the bottom,
+and is also written as JSON under bench/results/.  Then bench/scale.py.
+"""
+
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import workloads  # noqa: E402
+
+TOOLS = [("none", 1), ("pytracemalloc", 1), ("pytracemalloc", 25),
+         ("tracemalloc", 1), ("tracemalloc", 25), ("memray", 1)]
+TARGETS = {("pytracemalloc", 1): 1.3, ("pytracemalloc", 25): 2.0}
+
+
+def label(tool, nframe):
+    if tool == "none":
+        return "untraced"
+    if tool == "memray":
+        return "memray"
+    short = "ours" if tool == "pytracemalloc" else "stdlib"
+    return "%s/%d" % (short, nframe)
+
+
+def have_memray():
+    try:
+        import memray  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def measure(tool, nframe, workload):
+    # From a neutral folder, so that the installed package is imported.
+    output = subprocess.run(
+        [sys.executable, os.path.join(HERE, "runner.py"), tool, str(nframe),
+         workload], check=True, capture_output=True, text=True,
+        cwd=os.path.abspath(os.sep)).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def geomean(values):
+    values = [value for value in values if value]
+    if not values:
+        return float("nan")
+    return math.exp(sum(math.log(value) for value in values) / len(values))
+
+
+def main():
+    repeat = 1 if os.environ.get("BENCH_QUICK") else int(
+        os.environ.get("BENCH_REPEAT", "3"))
+    tools = [tool for tool in TOOLS if tool[0] != "memray" or have_memray()]
+    notes = []
+    if len(tools) < len(TOOLS):
+        notes.append("memray: not installed, skipped")
+    started = time.time()
+    raw = {}
+    for name in workloads.WORKLOADS:
+        for _ in range(repeat):
+            for tool, nframe in tools:
+                key = (name, label(tool, nframe))
+                try:
+                    result = measure(tool, nframe, name)
+                except subprocess.CalledProcessError as exc:
+                    notes.append("%s under %s failed: %s" % (
+                        name, key[1], (exc.stderr or "").strip()[-200:]))
+                    continue
+                raw.setdefault(key, []).append(result)
+        sys.stderr.write("bench: %s done (%.0f s)\n"
+                         % (name, time.time() - started))
+
+    labels = [label(tool, nframe) for tool, nframe in tools]
+    table = {}
+    for name in workloads.WORKLOADS:
+        base = raw.get((name, "untraced"))
+        if not base:
+            continue
+        base_time = statistics.median(r["seconds"] for r in base)
+        base_rss = statistics.median(r["peak_rss"] for r in base)
+        row = {"untraced_seconds": base_time, "untraced_peak_rss": base_rss}
+        for tool_label in labels[1:]:
+            results = raw.get((name, tool_label))
+            if results:
+                row[tool_label] = {
+                    "time": statistics.median(r["seconds"] for r in results)
+                    / base_time,
+                    "rss": statistics.median(r["peak_rss"] for r in results)
+                    / base_rss}
+        table[name] = row
+
+    lines = ["%-14s %9s  %s" % ("workload", "untraced", "  ".join(
+        "%14s" % tool_label for tool_label in labels[1:])),
+        "%-14s %9s  %s" % ("", "seconds", "  ".join(
+            "%14s" % "time  rss" for _ in labels[1:]))]
+    for name, row in table.items():
+        cells = []
+        for tool_label in labels[1:]:
+            cell = row.get(tool_label)
+            cells.append("%14s" % ("%5.2fx %5.2fx" % (cell["time"],
+                                                      cell["rss"])
+                                   if cell else "n/a"))
+        lines.append("%-14s %9.2f  %s" % (name, row["untraced_seconds"],
+                                          "  ".join(cells)))
+    means = {}
+    for tool_label in labels[1:]:
+        rows = [table[name].get(tool_label) for name in
+                workloads.REAL_WORKLOADS if name in table]
+        rows = [row for row in rows if row]
+        means[tool_label] = {"time": geomean([r["time"] for r in rows]),
+                             "rss": geomean([r["rss"] for r in rows])}
+    lines.append("%-14s %9s  %s" % ("geomean (real)", "", "  ".join(
+        "%14s" % ("%5.2fx %5.2fx" % (means[t]["time"], means[t]["rss"]))
+        for t in labels[1:])))
+    print("\n".join(lines))
+    print()
+    for (tool, nframe), target in TARGETS.items():
+        value = means[label(tool, nframe)]["time"]
+        print("target %s geomean time <= %.1fx: %.2fx %s" % (
+            label(tool, nframe), target, value,
+            "met" if value <= target else "NOT met"))
+    churn = table.get("churn", {}).get("ours/1")
+    if churn:
+        print("target ours/1 churn <= 2.0x: %.2fx %s" % (
+            churn["time"], "met" if churn["time"] <= 2.0 else "NOT met"))
+    rss = means["ours/1"]["rss"]
+    print("target ours/1 peak RSS <= 1.5x: %.2fx %s" % (
+        rss, "met" if rss <= 1.5 else "NOT met"))
+    for note in notes:
+        print("note:", note)
+
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    path = os.path.join(HERE, "results", "bench-%s.json" % time.strftime(
+        "%Y%m%d-%H%M%S"))
+    with open(path, "w") as file:
+        json.dump({"python": platform.python_version(), "repeat": repeat,
+                   "table": table, "geomean": means, "notes": notes,
+                   "raw": {"%s|%s" % key: value
+                           for key, value in raw.items()}}, file, indent=1)
+    print("written:", os.path.relpath(path))
+    print("wall time of the benchmark: %.0f s" % (time.time() - started))
+
+
+if __name__ == "__main__":
+    main()

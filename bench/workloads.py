@@ -1,0 +1,138 @@
+"""Real workloads we did not write (plus one churn microbenchmark), each
+about a second untraced on 2 cores.  ``prepare(name)`` does the set-up
+that must not be measured (copies, inputs) and returns the callable that
+is."""
+
+import io
+import json
+import os
+import shutil
+import sysconfig
+import tempfile
+
+STDLIB = sysconfig.get_paths()["stdlib"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def docutils_html():
+    """docutils rendering a large reStructuredText document to HTML."""
+    import docutils.core
+    texts = []
+    for name in ("README.rst", "docs/snapshot-format.rst"):
+        path = os.path.join(ROOT, name)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as file:
+                texts.append(file.read())
+    seed = os.path.join(ROOT, "..", "shared", "seed", "README-0.9.1.rst")
+    if os.path.exists(seed):
+        with open(seed, encoding="utf-8") as file:
+            texts.append(file.read())
+    # Sections of our documents, renumbered so that titles stay unique.
+    document = "\n\n".join(
+        text.replace("\n====", "\n----") for text in texts) * 8
+
+    def run():
+        return docutils.core.publish_string(
+            document, writer_name="html",
+            settings_overrides={"report_level": 5, "halt_level": 5})
+    return run
+
+
+def compileall_stdlib():
+    """compileall forced over a copy of part of the stdlib."""
+    import compileall
+    folder = tempfile.mkdtemp(prefix="bench-compileall-")
+    for package in ("json", "email", "xml", "logging", "http", "asyncio",
+                    "unittest", "concurrent", "importlib", "urllib",
+                    "multiprocessing", "tomllib", "wsgiref", "sqlite3"):
+        shutil.copytree(os.path.join(STDLIB, package),
+                        os.path.join(folder, package),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+
+    def run():
+        ok = compileall.compile_dir(folder, force=True, quiet=2,
+                                    legacy=True)
+        return ok
+    run.cleanup = lambda: shutil.rmtree(folder, ignore_errors=True)
+    return run
+
+
+def json_round_trip():
+    """json: dump and load a large document."""
+    document = {
+        "users": [{"id": i, "name": "user%d" % i, "score": i * 1.5,
+                   "tags": ["t%d" % (i % 7), "t%d" % (i % 11)],
+                   "address": {"street": "%d Main St" % i, "zip": "%05d" % i}}
+                  for i in range(120000)]}
+
+    def run():
+        text = json.dumps(document)
+        return json.loads(text)
+    return run
+
+
+def cpython_tests():
+    """A subset of CPython's own test suite: test_json and test_csv."""
+    import unittest
+    loader = unittest.TestLoader()
+
+    def run():
+        suite = unittest.TestSuite()
+        for name in ("test.test_json", "test.test_csv"):
+            suite.addTests(loader.loadTestsFromName(name))
+        return unittest.TextTestRunner(stream=io.StringIO(),
+                                       verbosity=0).run(suite)
+    return run
+
+
+def jsonschema_validate():
+    """A third-party package doing real work: jsonschema validating
+    documents against a schema."""
+    import jsonschema
+    schema = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer", "minimum": 0},
+            "name": {"type": "string", "pattern": "^user[0-9]+$"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "address": {"type": "object",
+                        "properties": {"zip": {"type": "string"}},
+                        "required": ["zip"]},
+        },
+        "required": ["id", "name"],
+    }
+    documents = [{"id": i, "name": "user%d" % i, "tags": ["a", "b"],
+                  "address": {"zip": "%05d" % i}} for i in range(15000)]
+    validator = jsonschema.Draft7Validator(schema)
+
+    def run():
+        return sum(1 for doc in documents if validator.is_valid(doc))
+    return run
+
+
+def churn():
+    """Allocation churn (ours): dicts, strings and lists made and dropped."""
+    def run():
+        keep = []
+        for i in range(1500000):
+            keep.append({"a": i, "b": str(i), "c": [i, i + 1]})
+            if len(keep) > 1000:
+                keep = keep[500:]
+        return keep
+    return run
+
+
+WORKLOADS = {
+    "docutils": docutils_html,
+    "compileall": compileall_stdlib,
+    "json": json_round_trip,
+    "cpython-tests": cpython_tests,
+    "jsonschema": jsonschema_validate,
+    "churn": churn,
+}
+REAL_WORKLOADS = [name for name in WORKLOADS if name != "churn"]
+
+
+def prepare(name):
+    return WORKLOADS[name]()
