@@ -59,9 +59,12 @@ u64map_live(const u64map *map)
 static inline size_t
 u64map_home(const u64map *map, uint64_t key)
 {
-    /* Fibonacci hashing: pointers are 16-byte aligned, the multiplication
-       moves their varying middle bits into the top bits we keep. */
-    return (size_t)((key * UINT64_C(0x9E3779B97F4A7C15)) >> map->shift);
+    /* Page-local hashing: the 4 KiB page of the key is scattered over the
+       table (Fibonacci hashing of the page number), its offset in the page
+       is kept, so that keys of one page, which pymalloc hands out one after
+       the other, land in the same few cache lines of the table. */
+    uint64_t page = (key >> 12) * UINT64_C(0x9E3779B97F4A7C15);
+    return (size_t)(((page >> map->shift) ^ ((key >> 4) & 0xFF)) & map->mask);
 }
 
 /* Return the slot holding key (live or dead), or NULL. */
