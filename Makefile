@@ -63,8 +63,13 @@ test-asan: deps
 	    PYTHONMALLOC=malloc $(PYTHON) -m pytest -q -p no:cacheprovider tests
 	$(MAKE) build
 
+# memray and jsonschema are the benchmark's own dependencies; memray is
+# skipped with a note where it cannot be installed.
 bench: build
+	$(PIP) install jsonschema
+	$(PIP) install memray || echo "bench: memray cannot be installed here: skipped"
 	$(PYTHON) bench/run.py
+	$(PYTHON) bench/scale.py
 
 format:
 	clang-format -i src/*.c src/*.h

@@ -54,6 +54,17 @@ def shorten_filename(filename, parts):
     return "..." + os.sep + os.sep.join(components[-parts:])
 
 
+def output_stream(file):
+    """(stream, color): ``file`` or sys.stdout, and whether it is a TTY
+    (the default of the ``color`` attributes)."""
+    stream = sys.stdout if file is None else file
+    try:
+        color = stream.isatty()
+    except (AttributeError, ValueError):
+        color = False
+    return stream, color
+
+
 class _Painter:
     def __init__(self, color):
         self.color = color
@@ -81,11 +92,7 @@ class DisplayTop:
 
     def __init__(self, count, file=None):
         self.count = count
-        self.stream = sys.stdout if file is None else file
-        try:
-            self.color = self.stream.isatty()
-        except (AttributeError, ValueError):
-            self.color = False
+        self.stream, self.color = output_stream(file)
         self.compare_with_previous = True
         self.filename_parts = 3
         self.show_average = True

@@ -10,11 +10,10 @@ collector frees there.  Each object is shown as::
 
 import gc
 import reprlib
-import sys
 
 from pytracemalloc import _tracemalloc
 from pytracemalloc.display import (
-    _CYAN, _Painter, _YELLOW, format_size, shorten_filename)
+    _CYAN, _Painter, _YELLOW, format_size, output_stream, shorten_filename)
 
 
 class DisplayGarbage:
@@ -27,11 +26,7 @@ class DisplayGarbage:
     """
 
     def __init__(self, file=None):
-        self.stream = sys.stdout if file is None else file
-        try:
-            self.color = self.stream.isatty()
-        except (AttributeError, ValueError):
-            self.color = False
+        self.stream, self.color = output_stream(file)
         self.cumulative = False
         self.format_object = reprlib.repr
         self.filename_parts = 3

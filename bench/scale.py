@@ -1,0 +1,123 @@
+"""Scale: about 3 million live small blocks over 10,000 source lines.
+
+For pytracemalloc and stdlib tracemalloc side by side, each in a fresh
+process: the time to read a snapshot, the tracer's memory per live block,
+the size of a written snapshot file and the time to write it.
+
+    python3 bench/scale.py [ROUNDS]      (300 rounds: 3,000,000 blocks)
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+LINES = 10000
+CHILD = r"""
+import json, os, sys, tempfile, time
+tool, rounds, module_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+source = open(module_path).read()
+namespace = {}
+code = compile(source, module_path, "exec")
+if tool == "pytracemalloc":
+    import pytracemalloc as tracer
+    tracer.enable(1)
+else:
+    import tracemalloc as tracer
+    tracer.start(1)
+exec(code, namespace)
+keep = []
+start = time.perf_counter()
+for round_ in range(rounds):
+    namespace["make"](keep, round_)
+fill = time.perf_counter() - start
+result = {"fill_seconds": fill}
+folder = tempfile.mkdtemp()
+path = os.path.join(folder, "snapshot")
+if tool == "pytracemalloc":
+    from pytracemalloc import _tracemalloc
+    blocks = _tracemalloc._get_traced_blocks()
+    start = time.perf_counter(); stats = _tracemalloc._get_stats()
+    result["get_stats_ms"] = (time.perf_counter() - start) * 1000
+    start = time.perf_counter(); snapshot = tracer.Snapshot.create()
+    result["snapshot_create_ms"] = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    top = tracer.take_snapshot().statistics("lineno")
+    result["take_snapshot_statistics_ms"] = (time.perf_counter() - start) * 1000
+    start = time.perf_counter(); snapshot.write(path)
+    result["write_ms"] = (time.perf_counter() - start) * 1000
+else:
+    start = time.perf_counter()
+    snapshot = tracer.take_snapshot()
+    top = snapshot.statistics("lineno")
+    result["take_snapshot_statistics_ms"] = (time.perf_counter() - start) * 1000
+    blocks = len(snapshot.traces)
+    start = time.perf_counter(); snapshot.dump(path)
+    result["write_ms"] = (time.perf_counter() - start) * 1000
+result["blocks"] = blocks
+result["lines"] = sum(1 for stat in top if stat.traceback[0].filename == module_path)
+result["tracer_bytes_per_block"] = tracer.get_tracemalloc_memory() / blocks
+result["file_bytes"] = os.path.getsize(path)
+os.unlink(path); os.rmdir(folder)
+print(json.dumps(result))
+"""
+
+
+def main():
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    with tempfile.TemporaryDirectory() as folder:
+        module = os.path.join(folder, "ten_thousand_lines.py")
+        with open(module, "w") as file:
+            file.write("def make(keep, r):\n")
+            for line in range(LINES):
+                file.write("    keep.append((%d, r))\n" % line)
+        results = {}
+        for tool in ("pytracemalloc", "tracemalloc"):
+            output = subprocess.run(
+                [sys.executable, "-c", CHILD, tool, str(rounds), module],
+                check=True, capture_output=True, text=True,
+                cwd=os.path.abspath(os.sep)).stdout
+            results[tool] = json.loads(output.strip().splitlines()[-1])
+    ours, stdlib = results["pytracemalloc"], results["tracemalloc"]
+    print("scale: %d live blocks (ours) / %d (stdlib) over %d lines"
+          % (ours["blocks"], stdlib["blocks"], LINES))
+    rows = [
+        ("read-out: _get_stats()", ours["get_stats_ms"], None, "ms"),
+        ("read-out: Snapshot.create()", ours["snapshot_create_ms"], None,
+         "ms"),
+        ("take_snapshot() + statistics('lineno')",
+         ours["take_snapshot_statistics_ms"],
+         stdlib["take_snapshot_statistics_ms"], "ms"),
+        ("tracer memory per live block", ours["tracer_bytes_per_block"],
+         stdlib["tracer_bytes_per_block"], "B"),
+        ("snapshot file size", ours["file_bytes"] / 1024,
+         stdlib["file_bytes"] / 1024, "KiB"),
+        ("snapshot write time", ours["write_ms"], stdlib["write_ms"], "ms"),
+    ]
+    print("%-42s %14s %14s" % ("", "pytracemalloc", "stdlib"))
+    for name, mine, theirs, unit in rows:
+        print("%-42s %11.1f %-2s %11s %-3s" % (
+            name, mine, unit, "-" if theirs is None else "%.1f" % theirs,
+            "" if theirs is None else unit))
+    checks = [
+        ("snapshot read-out <= 10 ms (_get_stats)", ours["get_stats_ms"],
+         10),
+        ("snapshot read-out <= 10 ms (Snapshot.create)",
+         ours["snapshot_create_ms"], 10),
+        ("snapshot file <= 200 KiB", ours["file_bytes"] / 1024, 200),
+        ("tracer memory <= 24 B per block", ours["tracer_bytes_per_block"],
+         24),
+    ]
+    for name, value, limit in checks:
+        print("target %s: %.1f %s" % (name, value,
+                                      "met" if value <= limit else "NOT met"))
+    os.makedirs(os.path.join(os.path.dirname(__file__), "results"),
+                exist_ok=True)
+    with open(os.path.join(os.path.dirname(__file__), "results",
+                           "scale.json"), "w") as file:
+        json.dump(results, file, indent=1)
+
+
+if __name__ == "__main__":
+    main()
