@@ -68,10 +68,20 @@ def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     with tempfile.TemporaryDirectory() as folder:
         module = os.path.join(folder, "ten_thousand_lines.py")
+        # 1,000 functions of 10 allocating lines (a function of 10,000
+        # lines would measure stdlib's line-table scan, linear in the
+        # size of the function, rather than its snapshots).
         with open(module, "w") as file:
-            file.write("def make(keep, r):\n")
-            for line in range(LINES):
-                file.write("    keep.append((%d, r))\n" % line)
+            for function in range(LINES // 10):
+                file.write("def f%d(keep, r):\n" % function)
+                for line in range(10):
+                    file.write("    keep.append((%d, r))\n"
+                               % (function * 10 + line))
+            file.write("FUNCTIONS = [%s]\n" % ", ".join(
+                "f%d" % function for function in range(LINES // 10)))
+            file.write("def make(keep, r):\n"
+                       "    for function in FUNCTIONS:\n"
+                       "        function(keep, r)\n")
         results = {}
         for tool in ("pytracemalloc", "tracemalloc"):
             output = subprocess.run(
