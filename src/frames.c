@@ -26,10 +26,28 @@ static uint32_t previous_nframe;
 static uint32_t previous_site;
 static uint32_t raw_frame_buffer[FRAMES_MAX_NFRAME];
 
+/* Bytes of a cache's line array (one int per code unit, at least one). */
+static size_t
+lines_bytes(const code_cache *cache)
+{
+    uint32_t n_units = cache->n_ids - 1;
+    return (size_t)(n_units ? n_units : 1) * sizeof(int32_t);
+}
+
 static size_t
 cache_bytes(uint32_t n_ids)
 {
     return sizeof(code_cache) + (size_t)n_ids * sizeof(uint32_t);
+}
+
+/* Free a cache and its line array. */
+static void
+free_cache(code_cache *cache)
+{
+    if (cache->lines != NULL) {
+        rawmem_free(cache->lines, lines_bytes(cache));
+    }
+    rawmem_free(cache, cache_bytes(cache->n_ids));
 }
 
 static void
@@ -59,7 +77,7 @@ free_code_cache(void *data)
         return;
     }
     unlink_cache(cache);
-    rawmem_free(cache, cache_bytes(cache->n_ids));
+    free_cache(cache);
 }
 
 int
@@ -102,7 +120,7 @@ frames_drop_caches(void)
            that already has its extra array. */
         (void)compat_code_set_extra((PyObject *)cache->code,
                                     frames_code_extra_index, NULL);
-        rawmem_free(cache, cache_bytes(cache->n_ids));
+        free_cache(cache);
     }
     sites_lock();
     unknown_site = 0;
@@ -135,14 +153,13 @@ read_signed_varint(const uint8_t **cursor, const uint8_t *end)
     return (value & 1) ? -(int)(value >> 1) : (int)(value >> 1);
 }
 
-/* Decode the 3.11+ location table (Objects/locations.md in CPython): each
-   entry covers 1-8 code units and moves the current line by a delta. */
-int
-frames_code_line(PyCodeObject *code, int unit)
+/* Walk the 3.11+ location table (Objects/locations.md in CPython): each
+   entry covers 1-8 code units and moves the current line by a delta.  With
+   `lines`, store the line of every unit (0 for a unit with no line) and
+   return 0; without, return the line of `unit`. */
+static int
+walk_line_table(PyCodeObject *code, int unit, int32_t *lines, uint32_t n_units)
 {
-    if (unit < 0) {
-        return code->co_firstlineno;
-    }
     const uint8_t *cursor =
         (const uint8_t *)PyBytes_AS_STRING(code->co_linetable);
     const uint8_t *end = cursor + PyBytes_GET_SIZE(code->co_linetable);
@@ -176,12 +193,27 @@ frames_code_line(PyCodeObject *code, int unit)
         if (has_line) {
             line = entry_line;
         }
-        if (unit < start + length) {
+        if (lines != NULL) {
+            for (int u = start; u < start + length && (uint32_t)u < n_units;
+                 u++) {
+                lines[u] = has_line ? line : 0;
+            }
+        }
+        else if (unit < start + length) {
             return has_line ? line : 0;
         }
         start += length;
     }
     return 0;
+}
+
+int
+frames_code_line(PyCodeObject *code, int unit)
+{
+    if (unit < 0) {
+        return code->co_firstlineno;
+    }
+    return walk_line_table(code, unit, NULL, 0);
 }
 
 /* Write the UTF-8 form of a str into buffer (at most capacity bytes) with
@@ -335,6 +367,34 @@ get_cache(PyCodeObject *code)
     return cache != NULL ? cache : create_cache(code);
 }
 
+/* The frame id of a unit of a cached code object.  The first miss decodes
+   the whole line table into the cache (once per code object, not once per
+   allocating instruction: a module body of thousands of lines would
+   otherwise be scanned again at each of its allocating lines). */
+static uint32_t
+intern_cached_frame(code_cache *cache, int unit)
+{
+    int line;
+    if (unit < 0) {
+        line = cache->code->co_firstlineno;
+    }
+    else {
+        if (cache->lines == NULL) {
+            cache->lines = rawmem_malloc(lines_bytes(cache));
+            if (cache->lines != NULL) {
+                walk_line_table(cache->code, 0, cache->lines,
+                                cache->n_ids - 1);
+            }
+        }
+        line = cache->lines != NULL ? cache->lines[unit]
+                                    : frames_code_line(cache->code, unit);
+    }
+    sites_lock();
+    uint32_t id = sites_intern_frame(cache->filename_id, line);
+    sites_unlock();
+    return id;
+}
+
 /* Frame id of a frame, through the code cache (nframe > 1 mode). */
 static inline uint32_t
 cached_frame_id(compat_frame *frame)
@@ -348,7 +408,7 @@ cached_frame_id(compat_frame *frame)
     uint32_t slot = frames_cache_slot(cache, frame);
     uint32_t id = cache->ids[slot];
     if (id == 0) {
-        id = intern_frame_of(cache->filename_id, code, (int)slot - 1);
+        id = intern_cached_frame(cache, (int)slot - 1);
         cache->ids[slot] = id;
     }
     return id;
@@ -375,7 +435,7 @@ single_frame_site(compat_frame *frame)
     uint32_t id = cache->ids[slot];
     if (id == 0) {
         id = intern_single_frame_site(
-            intern_frame_of(cache->filename_id, code, (int)slot - 1));
+            intern_cached_frame(cache, (int)slot - 1));
         cache->ids[slot] = id;
     }
     return id;

@@ -35,7 +35,8 @@ typedef struct code_cache {
     struct code_cache *next;
     uint32_t filename_id;
     uint32_t n_ids;
-    int detached; /* being dropped by frames_drop_caches */
+    int detached;   /* being dropped by frames_drop_caches */
+    int32_t *lines; /* line of each code unit, decoded at the first miss */
     /* per code unit + 1 (slot 0 is unit -1): site id when nframe is 1,
        frame id otherwise; 0 when not computed yet */
     uint32_t ids[];

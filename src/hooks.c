@@ -309,9 +309,9 @@ reset_all(void)
     traces_reset(&raw_table);
     sites_reset();
     reset_epoch++;
+    traces_reset_peak();
     sites_unlock();
     g_mutex_unlock(&raw_lock);
-    traces_reset_peak();
 }
 
 int
@@ -335,8 +335,8 @@ hooks_enable(int nframe)
     install(PYMEM_DOMAIN_OBJ, &hook_obj, &obj_hooks);
     freelists_start();
     atomic_store(&untraced_count, 0);
-    traces_reset_peak();
     g_mutex_lock(&raw_lock);
+    traces_reset_peak();
     atomic_store(&tracing, 1);
     g_mutex_unlock(&raw_lock);
     return 0;

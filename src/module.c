@@ -135,7 +135,9 @@ tm_get_traced_memory(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 static PyObject *
 tm_reset_peak(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
+    hooks_lock_tables();
     traces_reset_peak();
+    hooks_unlock_tables();
     Py_RETURN_NONE;
 }
 

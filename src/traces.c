@@ -8,7 +8,11 @@
 /* The two tables register here so that the current total and the peak
    can be computed from either side.  Written once at init. */
 static trace_table *tables[2];
-static atomic_size_t peak_size;
+/* The peak as seen by each side, each written by one side only (under its
+   lock or the GIL), so a plain store does: no compare-and-swap on the path
+   of every allocation of a growing heap.  The peak is the larger of the
+   two. */
+static atomic_size_t peak_seen[2];
 
 int
 traces_init(trace_table *table, int is_raw)
@@ -32,10 +36,9 @@ add_to_total(trace_table *table, size_t size)
     size_t current =
         mine + atomic_load_explicit(&tables[!table->is_raw]->total_size,
                                     memory_order_relaxed);
-    size_t peak = atomic_load_explicit(&peak_size, memory_order_relaxed);
-    while (current > peak && !atomic_compare_exchange_weak_explicit(
-                                 &peak_size, &peak, current,
-                                 memory_order_relaxed, memory_order_relaxed)) {
+    atomic_size_t *peak = &peak_seen[table->is_raw ? 1 : 0];
+    if (current > atomic_load_explicit(peak, memory_order_relaxed)) {
+        atomic_store_explicit(peak, current, memory_order_relaxed);
     }
 }
 
@@ -229,7 +232,12 @@ traces_current(void)
 size_t
 traces_peak(void)
 {
-    size_t peak = atomic_load_explicit(&peak_size, memory_order_relaxed);
+    size_t peak = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t seen =
+            atomic_load_explicit(&peak_seen[i], memory_order_relaxed);
+        peak = seen > peak ? seen : peak;
+    }
     size_t current = traces_current();
     return peak > current ? peak : current;
 }
@@ -237,5 +245,8 @@ traces_peak(void)
 void
 traces_reset_peak(void)
 {
-    atomic_store_explicit(&peak_size, traces_current(), memory_order_relaxed);
+    size_t current = traces_current();
+    for (int i = 0; i < 2; i++) {
+        atomic_store_explicit(&peak_seen[i], current, memory_order_relaxed);
+    }
 }

@@ -53,7 +53,8 @@ void traces_reset(trace_table *table);
 size_t traces_count(const trace_table *table);
 
 /* Traced bytes in both tables, and the highest value seen since the last
-   traces_reset_peak(). */
+   traces_reset_peak() (whose caller holds the GIL and the raw lock: it
+   writes the peak each side keeps). */
 size_t traces_current(void);
 size_t traces_peak(void);
 void traces_reset_peak(void);
