@@ -36,7 +36,7 @@ GROWING_SCRIPT = """if True:
     take.filename_template = sys.argv[1] + "/grow-$counter.pickle"
     data = []
     for round in range(3):
-        data.extend(bytearray(100) for _ in range(1000))  # growing line
+        data.extend(bytearray(1000) for _ in range(1000))  # growing line
         take.take_snapshot()
 """
 
