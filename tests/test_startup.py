@@ -1,5 +1,6 @@
 """PYTRACEMALLOC: tracing from interpreter start-up."""
 
+import os
 import subprocess
 import sys
 
@@ -20,6 +21,10 @@ def run(tmp_path, value, *options):
     script = tmp_path / "main.py"
     script.write_text(PROGRAM)
     env = {"PATH": "/usr/bin:/bin"}
+    # keep a sanitizer run's runtime (make test-asan) in the child
+    for name in ("LD_PRELOAD", "ASAN_OPTIONS", "PYTHONMALLOC"):
+        if name in os.environ:
+            env[name] = os.environ[name]
     if value is not None:
         env["PYTRACEMALLOC"] = value
     return subprocess.run([sys.executable, *options, str(script)], env=env,
