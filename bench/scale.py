@@ -33,6 +33,9 @@ for round_ in range(rounds):
     namespace["make"](keep, round_)
 fill = time.perf_counter() - start
 result = {"fill_seconds": fill}
+# The tracer's memory for the program's blocks, before any read-out adds
+# objects of its own.
+tracer_bytes = tracer.get_tracemalloc_memory()
 folder = tempfile.mkdtemp()
 path = os.path.join(folder, "snapshot")
 if tool == "pytracemalloc":
@@ -57,7 +60,7 @@ else:
     result["write_ms"] = (time.perf_counter() - start) * 1000
 result["blocks"] = blocks
 result["lines"] = sum(1 for stat in top if stat.traceback[0].filename == module_path)
-result["tracer_bytes_per_block"] = tracer.get_tracemalloc_memory() / blocks
+result["tracer_bytes_per_block"] = tracer_bytes / blocks
 result["file_bytes"] = os.path.getsize(path)
 os.unlink(path); os.rmdir(folder)
 print(json.dumps(result))

@@ -133,7 +133,15 @@ reserve_one(u64map *map)
     if ((map->used + 1) * 4 <= capacity * 3) {
         return 0;
     }
-    size_t target = u64map_live(map) * 2 <= capacity ? capacity : capacity * 2;
+    /* Rebuild at the same size when the dead entries are many (an eighth
+       of the used slots) and the live ones fit: a table of 3M live blocks
+       must not double because of the dead entries of a short churn. */
+    size_t live = u64map_live(map);
+    int mostly_dead = live * 2 <= capacity;
+    int worth_compacting =
+        map->dead >= map->used / 8 && (live + 1) * 4 <= capacity * 3;
+    size_t target =
+        (mostly_dead || worth_compacting) ? capacity : capacity * 2;
     if (rebuild(map, target) == 0 || (map->used + 1) * 16 <= capacity * 15) {
         return 0;
     }
