@@ -100,7 +100,6 @@ class DisplayTop:
         self.show_lineno = False
         self.show_size = True
         self.user_data_callback = None
-        self.previous_top_stats = None
         self._first = None
         self._previous = None
 

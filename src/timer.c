@@ -147,10 +147,4 @@ timer_stop(void)
     release_callback();
 }
 
-int
-timer_is_set(void)
-{
-    return timer_func != NULL;
-}
-
 #endif /* COMPAT_SUPPORTED */

@@ -39,8 +39,6 @@ timer_tick(void)
 int timer_start(double delay, PyObject *func, PyObject *args,
                 PyObject *kwargs);
 void timer_stop(void);
-/* Whether a timer is set (armed, or its callback scheduled or running). */
-int timer_is_set(void);
 
 #endif /* COMPAT_SUPPORTED */
 #endif
