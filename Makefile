@@ -34,7 +34,8 @@ deps:
 # An editable install has no place for the start-up hook that a normal
 # install puts in site-packages (setup.py): copy it there.
 build: deps
-	PYTRACEMALLOC_CFLAGS="$(STRICT_CFLAGS)" $(PIP) install --no-build-isolation -e '.[test]'
+	$(PIP) install -r tests/requirements.txt
+	PYTRACEMALLOC_CFLAGS="$(STRICT_CFLAGS)" $(PIP) install --no-build-isolation -e .
 	cp pytracemalloc-startup.pth "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 
 demo: build

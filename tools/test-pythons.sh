@@ -72,7 +72,7 @@ for name in "$@"; do
     {
         [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
         "$venv/bin/python" -m pip install -q --disable-pip-version-check \
-            setuptools wheel pytest docutils
+            setuptools wheel -r "$repo/tests/requirements.txt"
         (cd "$snapshot" && rm -rf build &&
          PYTRACEMALLOC_CFLAGS="-Wall -Wextra -Werror" "$venv/bin/python" -m pip install \
             -q --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps .)
