@@ -61,3 +61,5 @@ from pytracemalloc._tracemalloc import get_free_list_mode
 # tracing.
 if _tracemalloc._is_main_interpreter():
     atexit.register(_tracemalloc.disable)
+    from pytracemalloc import _coexist
+    _coexist.install()
