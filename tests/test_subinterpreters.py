@@ -143,22 +143,25 @@ def test_a_subinterpreters_blocks_are_on_its_own_lines_and_die_with_it(
     assert "after destroy 0" in out, out
 
 
-@pytest.mark.skipif(not HAS_ISOLATED, reason="needs CPython 3.13+ "
-                    "(_interpreters) for interpreters with their own GIL")
-def test_importing_pytracemalloc_in_an_isolated_interpreter_is_refused(
-        tmp_path):
-    # GIVEN an interpreter with its own GIL
-    out = run_child(tmp_path, '''
-        iid = create("isolated")
-        run(iid, """
+REFUSED = '''
+iid = create("isolated")
+run(iid, """
 try:
     import pytracemalloc
     print("imported")
 except ImportError as exc:
     print("refused:", exc)
 """)
-        print("main still fine", pytracemalloc.is_enabled() in (True, False))
-    ''')
+print("main still fine", pytracemalloc.is_enabled() in (True, False))
+'''
+
+
+@pytest.mark.skipif(not HAS_ISOLATED, reason="needs CPython 3.13+ "
+                    "(_interpreters) for interpreters with their own GIL")
+def test_importing_pytracemalloc_in_an_isolated_interpreter_is_refused(
+        tmp_path):
+    # GIVEN an interpreter with its own GIL
+    out = run_child(tmp_path, REFUSED)
     # THEN it refuses cleanly (its read-outs need the main GIL), and the
     # main interpreter goes on
     assert "main still fine True" in out
