@@ -11,6 +11,7 @@ main interpreter only.
 """
 
 import functools
+import sys
 
 from pytracemalloc import _tracemalloc as _engine
 
@@ -27,12 +28,15 @@ def _wrap_stop(stdlib_stop):
 
 
 def install():
+    # _tracemalloc is built in: importing it costs nothing.  tracemalloc.py
+    # takes its names with `from _tracemalloc import *`, so a tracemalloc
+    # imported later gets the wrapper too; one imported already is patched.
     import _tracemalloc as stdlib_engine
-    import tracemalloc as stdlib_module
     stdlib_stop = stdlib_engine.stop
     if getattr(stdlib_stop, "_pytracemalloc_wrapped", None) is not None:
         return
     stop = _wrap_stop(stdlib_stop)
     stdlib_engine.stop = stop
+    stdlib_module = sys.modules.get("tracemalloc")
     if getattr(stdlib_module, "stop", None) is stdlib_stop:
         stdlib_module.stop = stop

@@ -121,6 +121,20 @@ tm_clear_traces(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
     Py_RETURN_NONE;
 }
 
+/* Before every read-out: put our hooks back where another tracer cut them
+   out, and drop the blocks of interpreters gone since.  Returns how many
+   allocator domains were re-joined. */
+static int
+rejoin_and_tidy(void)
+{
+    int rejoined = hooks_rejoin();
+    if (hooks_is_enabled()) {
+        freelists_rejoin();
+    }
+    hooks_drop_dead_interpreters();
+    return rejoined;
+}
+
 static PyObject *
 tm_is_main_interpreter(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
@@ -131,7 +145,7 @@ tm_is_main_interpreter(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 static PyObject *
 tm_rejoin(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
-    return PyLong_FromLong(hooks_rejoin());
+    return PyLong_FromLong(rejoin_and_tidy());
 }
 
 static PyObject *
@@ -140,8 +154,7 @@ tm_get_traced_memory(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
     if (!hooks_is_enabled()) {
         return Py_BuildValue("(ii)", 0, 0);
     }
-    hooks_rejoin();
-    hooks_drop_dead_interpreters();
+    rejoin_and_tidy();
     size_t current = traces_current();
     size_t peak = traces_peak();
     return Py_BuildValue("(nn)", (Py_ssize_t)current, (Py_ssize_t)peak);
@@ -317,8 +330,7 @@ static PyObject *
 read_out(PyObject *(*build)(const readout *), int with_tracebacks)
 {
     readout copy;
-    hooks_rejoin();
-    hooks_drop_dead_interpreters();
+    rejoin_and_tidy();
     if (readout_take(&copy, with_tracebacks) < 0) {
         return PyErr_NoMemory();
     }
