@@ -260,7 +260,8 @@ hooks_init(void)
 {
     g_mutex_init(&raw_lock);
     if (sites_init() < 0 || traces_init(&gil_table, 0) < 0 ||
-        traces_init(&raw_table, 1) < 0 || frames_init() < 0 ||
+        traces_init(&raw_table, 1) < 0 ||
+        traces_init(hooks_ext_table(), TRACES_EXT) < 0 || frames_init() < 0 ||
         freelists_init() < 0) {
         return -1;
     }
@@ -307,6 +308,7 @@ reset_all(void)
     sites_lock();
     traces_reset(&gil_table);
     traces_reset(&raw_table);
+    traces_reset(hooks_ext_table());
     sites_reset();
     reset_epoch++;
     traces_reset_peak();
@@ -425,6 +427,93 @@ int
 hooks_in_tracer(void)
 {
     return in_tracer;
+}
+
+/* ==== blocks reported by extensions ======================================
+ *
+ * numpy's array data (through PyTraceMalloc_Track, see gotpatch.c) and the
+ * blocks of any extension using our C API.  They live in their own table,
+ * keyed by address: a NEP 49 handler may take array data from
+ * PyMem_RawMalloc, so one address can be a RAW block and a reported block
+ * at once, as stdlib tracemalloc keeps them in two domains.  Guarded by the
+ * raw lock (callers may not hold the GIL); the sites' raw_* counters; the
+ * site is the block's domain and the traceback of the calling thread,
+ * captured as record_raw does.  Nothing here allocates Python objects or
+ * calls an allocator above us: the frame capture's own allocations (a code
+ * object's co_extra) pass through untraced, as on the RAW path.
+ */
+
+static trace_table ext_table; /* raw_lock */
+
+trace_table *
+hooks_ext_table(void)
+{
+    return &ext_table;
+}
+
+int
+hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size)
+{
+    if (!is_tracing()) {
+        return -2;
+    }
+    PyThreadState *tstate = compat_tstate_holding_gil();
+    int with_gil = tstate != NULL;
+    if (!with_gil) {
+        tstate = compat_tstate_of_this_thread();
+    }
+    int status = -2;
+    int nested = in_tracer;
+    in_tracer = 1;
+    g_mutex_lock(&raw_lock);
+    if (is_tracing()) {
+        /* Inside the tracer (an allocator we wrap reporting a block) the
+           GIL paths' caches may be in use: read the frames uncached. */
+        uint32_t site = frames_capture_site(tstate, with_gil && !nested);
+        if (site != 0 && domain != 0) {
+            sites_lock();
+            site = sites_with_domain(site, domain);
+            sites_unlock();
+        }
+        status = 0;
+        if (site == 0 || traces_add(&ext_table, ptr, size, site) < 0) {
+            count_untraced();
+            status = -1;
+        }
+    }
+    g_mutex_unlock(&raw_lock);
+    in_tracer = nested;
+    return status;
+}
+
+int
+hooks_untrack_block(unsigned int domain, uintptr_t ptr)
+{
+    if (!is_tracing()) {
+        return -2;
+    }
+    int with_gil = compat_tstate_holding_gil() != NULL;
+    int removed = 0;
+    g_mutex_lock(&raw_lock);
+    if (is_tracing()) {
+        size_t size;
+        uint32_t site;
+        if (traces_lookup(&ext_table, ptr, &size, &site) &&
+            site_get(site)->domain == domain) {
+            removed = traces_remove(&ext_table, ptr, NULL, NULL);
+        }
+        else if (domain == 0) {
+            /* stdlib's domain 0 is every CPython allocator: numpy's default
+               handler untracks the RAW block it just took, then reports it
+               as array data, which must not count twice. */
+            removed = traces_remove(&raw_table, ptr, NULL, NULL);
+        }
+    }
+    g_mutex_unlock(&raw_lock);
+    if (!removed && domain == 0 && with_gil && is_tracing()) {
+        traces_remove(&gil_table, ptr, NULL, NULL);
+    }
+    return 0;
 }
 
 #endif /* COMPAT_SUPPORTED */
