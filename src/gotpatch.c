@@ -8,6 +8,7 @@
 #include <elf.h>
 #include <glib.h>
 #include <link.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -294,9 +295,28 @@ gotpatch_supported(void)
     return 1;
 }
 
+/* A fork while another thread scans must not leave the child's lock
+   taken. */
+static void
+lock_scans(void)
+{
+    g_mutex_lock(&scan_lock);
+}
+
+static void
+unlock_scans(void)
+{
+    g_mutex_unlock(&scan_lock);
+}
+
 int
 gotpatch_install(void)
 {
+    static int fork_handlers;
+    if (!fork_handlers &&
+        pthread_atfork(lock_scans, unlock_scans, unlock_scans) == 0) {
+        fork_handlers = 1;
+    }
     g_mutex_lock(&scan_lock);
     /* Every time: an entry resolved lazily by a racing first call may have
        been overwritten with CPython's address. */

@@ -235,6 +235,37 @@ def test_c_api_example_reports_its_buffers(tmp_path, example):
     assert result["after"] == []
 
 
+def test_an_extension_reporting_to_stdlib_is_seen_too(tmp_path, example):
+    # GIVEN an extension that reports its buffers with PyTraceMalloc_Track,
+    # imported after enable(), and both tracers on
+    script = textwrap.dedent('''
+        import json, tracemalloc
+        import pytracemalloc as tm
+        tracemalloc.start()
+        tm.enable()
+        import tracked_buffers as tb
+        handle = tb.alloc_stdlib_way(99991)  # line 7
+        ours = [(s.traceback[0].lineno, s.size, s.count) for s in
+                tm.take_snapshot().filter_traces([tm.DomainFilter(
+                    True, tb.STDLIB_WAY_DOMAIN)]).statistics("lineno")]
+        theirs = [(s.traceback[0].lineno, s.size, s.count) for s in
+                  tracemalloc.take_snapshot().filter_traces(
+                      [tracemalloc.DomainFilter(True, tb.STDLIB_WAY_DOMAIN)]
+                  ).statistics("lineno")]
+        tb.free_stdlib_way(handle)
+        left = tm.take_snapshot().domain_totals().get(tb.STDLIB_WAY_DOMAIN)
+        reporters = tm._tracemalloc._get_reporters()
+        print(json.dumps(dict(ours=ours, theirs=theirs, left=left,
+                              reporters=reporters)))
+    ''')
+    out = run_script(tmp_path / "script.py", script, [example])
+    result = json.loads(out.strip().splitlines()[-1])
+    # THEN both tracers see the block on its line, and its free
+    assert result["ours"] == [[7, 99991, 1]] == result["theirs"]
+    assert result["left"] is None
+    assert any("tracked_buffers" in name for name in result["reporters"])
+
+
 def test_capsule_is_reachable_without_linking():
     capsule = engine._C_API
     assert type(capsule).__name__ == "PyCapsule"

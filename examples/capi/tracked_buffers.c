@@ -19,6 +19,9 @@
 
 /* Our blocks' domain: any number but 0 and numpy's 389047. */
 #define BUFFERS_DOMAIN 4242
+/* The domain of the blocks reported the stdlib way, with
+   PyTraceMalloc_Track (which pytracemalloc sees too). */
+#define STDLIB_WAY_DOMAIN 4243
 
 static const PyTracemalloc_CAPI *tracer;
 
@@ -64,6 +67,36 @@ buffers_free(PyObject *Py_UNUSED(module), PyObject *arg)
         return NULL;
     }
     tracked_free(buffer);
+    Py_RETURN_NONE;
+}
+
+/* alloc_stdlib_way(size) -> handle: reported with CPython's
+   PyTraceMalloc_Track, for stdlib tracemalloc; pytracemalloc sees it
+   without any change to this code. */
+static PyObject *
+buffers_alloc_stdlib_way(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    size_t size = PyLong_AsSize_t(arg);
+    if (size == (size_t)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    void *buffer = malloc(size ? size : 1);
+    if (buffer == NULL) {
+        return PyErr_NoMemory();
+    }
+    PyTraceMalloc_Track(STDLIB_WAY_DOMAIN, (uintptr_t)buffer, size);
+    return PyLong_FromVoidPtr(buffer);
+}
+
+static PyObject *
+buffers_free_stdlib_way(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    void *buffer = PyLong_AsVoidPtr(arg);
+    if (buffer == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyTraceMalloc_Untrack(STDLIB_WAY_DOMAIN, (uintptr_t)buffer);
+    free(buffer);
     Py_RETURN_NONE;
 }
 
@@ -123,6 +156,9 @@ static PyMethodDef buffers_methods[] = {
     {"alloc_without_gil", buffers_alloc_without_gil, METH_O,
      "alloc_without_gil(size) -> handle, from a C thread"},
     {"probe", buffers_probe, METH_NOARGS, NULL},
+    {"alloc_stdlib_way", buffers_alloc_stdlib_way, METH_O,
+     "alloc_stdlib_way(size) -> handle, reported with PyTraceMalloc_Track"},
+    {"free_stdlib_way", buffers_free_stdlib_way, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -140,7 +176,9 @@ PyInit_tracked_buffers(void)
     }
     PyObject *module = PyModule_Create(&buffers_module);
     if (module != NULL &&
-        PyModule_AddIntConstant(module, "DOMAIN", BUFFERS_DOMAIN) < 0) {
+        (PyModule_AddIntConstant(module, "DOMAIN", BUFFERS_DOMAIN) < 0 ||
+         PyModule_AddIntConstant(module, "STDLIB_WAY_DOMAIN",
+                                 STDLIB_WAY_DOMAIN) < 0)) {
         Py_CLEAR(module);
     }
     return module;
