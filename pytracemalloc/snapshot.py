@@ -7,9 +7,9 @@ A snapshot keeps the engine's per-site data: one entry per distinct
 domain and traceback, ``(frames, size, count, domain)`` with ``frames`` a
 tuple of ``(filename, lineno)`` MOST RECENT FIRST and ``domain`` 0 for the
 blocks of CPython's allocators, another number for blocks reported by an
-extension (``NUMPY_DOMAIN``, 389047: numpy's array data).  Everything else (the 0.9.1
-``stats`` dictionary, stdlib statistics) is computed from the sites, in
-O(sites), never per block.
+extension (``NUMPY_DOMAIN``, 389047: numpy's array data).  Everything
+else (the 0.9.1 ``stats`` dictionary, stdlib statistics) is computed from
+the sites, in O(sites), never per block.
 
 Snapshot files are documented in docs/snapshot-format.rst: gzip-compressed
 JSON with a format name and a version, plain data only.  Opening a file
@@ -857,8 +857,8 @@ def take_snapshot():
                            "allocations to take a snapshot")
     now, stamp = _now()
     limit = _tracemalloc.get_traceback_limit()
-    sites = [(frames, size, count, domain)
-             for size, count, frames, domain in _tracemalloc._get_sites(True)]
+    sites = [(frames, size, count, domain) for size, count, frames, domain
+             in _tracemalloc._get_sites(True)]
     snapshot = Snapshot((), limit, pid=os.getpid(), time=now,
                         timestamp=stamp,
                         tracemalloc_memory=_tracemalloc.get_tracemalloc_memory())

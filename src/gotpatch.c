@@ -168,13 +168,15 @@ scan_object(const struct dl_phdr_info *info, const int *wanted, int list_only)
             strsz = d->d_un.d_val;
             break;
         case DT_JMPREL:
-            tables[0] = (const ElfW(Rela) *)dynamic_address(info, d->d_un.d_ptr);
+            tables[0] =
+                (const ElfW(Rela) *)dynamic_address(info, d->d_un.d_ptr);
             break;
         case DT_PLTRELSZ:
             sizes[0] = d->d_un.d_val;
             break;
         case DT_RELA:
-            tables[1] = (const ElfW(Rela) *)dynamic_address(info, d->d_un.d_ptr);
+            tables[1] =
+                (const ElfW(Rela) *)dynamic_address(info, d->d_un.d_ptr);
             break;
         case DT_RELASZ:
             sizes[1] = d->d_un.d_val;
@@ -242,7 +244,8 @@ visit_object(struct dl_phdr_info *info, size_t info_size, void *data)
         state->reporters++;
         const char *name = info->dlpi_name ? info->dlpi_name : "";
         size_t length = strlen(name) + 1;
-        if (state->names != NULL && state->needed + length <= state->capacity) {
+        if (state->names != NULL &&
+            state->needed + length <= state->capacity) {
             memcpy(state->names + state->needed, name, length);
         }
         state->needed += length;

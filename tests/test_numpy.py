@@ -130,7 +130,7 @@ def test_threads_see_their_arrays_on_their_lines(tmp_path):
 
         def work(n):
             made.append(numpy.empty(n, dtype=numpy.uint8))  # mark-thread
-            summed.append(numpy.zeros(5 * n, dtype=numpy.uint8) + 1)  # mark-sum
+            summed.append(numpy.zeros(5 * n, numpy.uint8) + 1)  # mark-sum
 
         # WHEN four threads make arrays
         threads = [threading.Thread(target=work, args=(100_000 + i,))
