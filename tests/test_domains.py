@@ -8,7 +8,6 @@ import io
 import json
 import os
 import random
-import sys
 import textwrap
 import tracemalloc as stdlib
 
