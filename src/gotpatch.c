@@ -1,8 +1,7 @@
 #include "hooks.h" /* first: Python.h sets the C library's feature macros */
 #include "gotpatch.h"
 
-#if COMPAT_SUPPORTED && defined(__linux__) &&                                \
-    (defined(__x86_64__) || defined(__aarch64__))
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
 
 #include <dlfcn.h>
 #include <elf.h>

@@ -311,13 +311,19 @@ def test_same_array_statistics_as_stdlib(tmp_path):
     assert ours["found"] == stdlib["found"]
 
 
-def test_stdlib_tracemalloc_keeps_seeing_arrays_while_we_trace(tmp_path):
+@pytest.mark.parametrize("stdlib_first", [True, False])
+def test_stdlib_tracemalloc_keeps_seeing_arrays_while_we_trace(
+        tmp_path, stdlib_first):
     result = run(tmp_path, '''
         import numpy, tracemalloc
-        # GIVEN both tracers on (stdlib's first: the other order is issue
-        # 12's, stdlib's take_snapshot() allocating under its lock)
-        tracemalloc.start()
-        tm.enable()
+        # GIVEN both tracers on, in either order
+        if %r:
+            tracemalloc.start()
+            tm.enable()
+        else:
+            tm.enable()
+            tracemalloc.start()
+''' % stdlib_first + '''
         a = numpy.empty(654_321, dtype=numpy.uint8)  # mark-both
         theirs = tracemalloc.take_snapshot().filter_traces(
             [tracemalloc.DomainFilter(True, ARRAY)])
