@@ -7,9 +7,9 @@
  * - Adding or removing a block updates, in the same step, the block's site
  *   counters (gil_* or raw_* by the table's kind), the table's total and
  *   the shared peak: statistics are always live, never recomputed.
- * - Locking is the caller's: the GIL for the MEM/OBJ table, the raw lock
- *   for the RAW table and for the table of blocks reported by extensions
- *   (TRACES_EXT).  The totals and the peak are atomics so that any
+ * - Locking is the caller's: the GIL for the MEM/OBJ table, the table lock
+ *   (hooks.c) for the RAW table and for the table of blocks reported by
+ *   extensions (TRACES_EXT).  The totals and the peak are atomics so that any
  *   thread may read them.
  * - traces_add returns 0, or -1 when the table could not grow (nothing is
  *   recorded then); traces_remove returns 1 when the block was traced.
@@ -30,7 +30,7 @@ typedef struct {
     u64map blocks;    /* address -> size << 32 | site id */
     u64map big_sizes; /* address -> size, for sizes >= 4 GiB */
     /* TRACES_GIL: gil_* site counters, the GIL; TRACES_RAW and TRACES_EXT
-       (blocks reported by extensions): raw_* counters, the raw lock. */
+       (blocks reported by extensions): raw_* counters, the table lock. */
     int kind;
     atomic_size_t total_size;
 } trace_table;
