@@ -176,15 +176,26 @@ def test_engine_sites_carry_their_domain():
     assert all(len(site) == 3 for site in engine._get_sites())
 
 
-@pytest.fixture(scope="module")
-def example(tmp_path_factory):
-    """examples/capi/tracked_buffers.c, built as a user would (with
-    pytracemalloc.get_include())."""
+def build_example(tmp_path_factory, hardened=False):
     out = tmp_path_factory.mktemp("capi")
     return build_extension(
         "tracked_buffers",
         os.path.join(ROOT, "examples", "capi", "tracked_buffers.c"), out,
-        [tracemalloc.get_include()])
+        [tracemalloc.get_include()], hardened=hardened)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory):
+    """examples/capi/tracked_buffers.c, built as a user would (with
+    pytracemalloc.get_include())."""
+    return build_example(tmp_path_factory)
+
+
+@pytest.fixture(scope="module", params=["plain", "hardened"])
+def any_build(request, tmp_path_factory):
+    """The example built plainly (calls through the PLT, lazy binding) and
+    hardened (calls through the GOT, GOT read-only after relocation)."""
+    return build_example(tmp_path_factory, request.param == "hardened")
 
 
 def test_c_api_example_reports_its_buffers(tmp_path, example):
@@ -234,7 +245,7 @@ def test_c_api_example_reports_its_buffers(tmp_path, example):
     assert result["after"] == []
 
 
-def test_an_extension_reporting_to_stdlib_is_seen_too(tmp_path, example):
+def test_an_extension_reporting_to_stdlib_is_seen_too(tmp_path, any_build):
     # GIVEN an extension that reports its buffers with PyTraceMalloc_Track,
     # imported after enable(), and both tracers on
     script = textwrap.dedent('''
@@ -257,7 +268,7 @@ def test_an_extension_reporting_to_stdlib_is_seen_too(tmp_path, example):
         print(json.dumps(dict(ours=ours, theirs=theirs, left=left,
                               reporters=reporters)))
     ''')
-    out = run_script(tmp_path / "script.py", script, [example])
+    out = run_script(tmp_path / "script.py", script, [any_build])
     result = json.loads(out.strip().splitlines()[-1])
     # THEN both tracers see the block on its line, and its free
     assert result["ours"] == [[7, 99991, 1]] == result["theirs"]

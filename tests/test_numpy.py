@@ -375,3 +375,20 @@ def test_domain_filters_statistics_and_display_tell_arrays_apart(tmp_path):
     assert cli.returncode == 0, cli.stderr
     assert "[array data]" in cli.stdout
     assert "of which array data" in cli.stdout
+
+
+def test_an_array_of_more_than_4_gib_keeps_its_exact_size(tmp_path):
+    # GIVEN an array of 5 GiB (numpy.empty: reserved, never touched)
+    result = run(tmp_path, '''
+        import numpy
+        tm.enable()
+        a = numpy.empty(5 * 2**30 + 7, dtype=numpy.uint8)  # mark-big
+        found = at("big")
+        current = tm.get_traced_memory()[0]
+        del a
+        done(found=found, current=current, after=array_total())
+    ''')
+    # THEN its size is exact past 32 bits, and it goes with its free
+    assert result["found"] == [5 * 2**30 + 7, 1]
+    assert result["current"] >= 5 * 2**30
+    assert result["after"] == [0, 0]
