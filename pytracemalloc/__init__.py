@@ -74,3 +74,5 @@ def get_include():
 # tracing.
 if _tracemalloc._is_main_interpreter():
     atexit.register(_tracemalloc.disable)
+    from pytracemalloc import _coexist
+    _coexist.install()
