@@ -17,7 +17,9 @@
 
 #include "frames.h"
 #include "freelists.h"
+#include "gotpatch.h"
 #include "hooks.h"
+#include "pytracemalloc_capi.h"
 #include "rawmem.h"
 #include "readout.h"
 #include "sites.h"
@@ -91,6 +93,9 @@ tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
         return PyErr_NoMemory();
     }
     freelists_start();
+    /* See the blocks that extensions report to tracemalloc (numpy's
+       array data), from the modules loaded now and those loaded later. */
+    gotpatch_install();
     Py_RETURN_NONE;
 }
 
@@ -192,8 +197,9 @@ static PyObject *
 tm_get_traced_blocks(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     hooks_lock_tables();
-    size_t count =
-        traces_count(hooks_gil_table()) + traces_count(hooks_raw_table());
+    size_t count = traces_count(hooks_gil_table()) +
+                   traces_count(hooks_raw_table()) +
+                   traces_count(hooks_ext_table());
     hooks_unlock_tables();
     return PyLong_FromSize_t(count);
 }
@@ -270,10 +276,10 @@ error:
     return NULL;
 }
 
-/* [(size, count, ((filename, lineno), ...)), ...], frames most recent
-   first. */
+/* [(size, count, ((filename, lineno), ...)[, domain]), ...], frames most
+   recent first. */
 static PyObject *
-build_sites(const readout *r)
+build_sites_of(const readout *r, int with_domain)
 {
     PyObject **names = new_filename_cache(r);
     PyObject *frames = NULL;
@@ -308,8 +314,13 @@ build_sites(const readout *r)
             Py_INCREF(frame);
             PyTuple_SET_ITEM(traceback, k, frame);
         }
-        PyObject *entry = Py_BuildValue("(nnN)", (Py_ssize_t)site->size,
-                                        (Py_ssize_t)site->count, traceback);
+        PyObject *entry =
+            with_domain
+                ? Py_BuildValue("(nnNI)", (Py_ssize_t)site->size,
+                                (Py_ssize_t)site->count, traceback,
+                                (unsigned int)site->domain)
+                : Py_BuildValue("(nnN)", (Py_ssize_t)site->size,
+                                (Py_ssize_t)site->count, traceback);
         if (entry == NULL) {
             goto error;
         }
@@ -324,6 +335,18 @@ error:
     Py_XDECREF(result);
     free_filename_cache(r, names);
     return NULL;
+}
+
+static PyObject *
+build_sites(const readout *r)
+{
+    return build_sites_of(r, 0);
+}
+
+static PyObject *
+build_domain_sites(const readout *r)
+{
+    return build_sites_of(r, 1);
 }
 
 static PyObject *
@@ -348,9 +371,45 @@ tm_get_stats(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 }
 
 static PyObject *
-tm_get_sites(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+tm_get_sites(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    return read_out(build_sites, 1);
+    int with_domain = 0;
+    if (!PyArg_ParseTuple(args, "|p:_get_sites", &with_domain)) {
+        return NULL;
+    }
+    return read_out(with_domain ? build_domain_sites : build_sites, 1);
+}
+
+/* The objects (extension modules) whose PyTraceMalloc_Track/Untrack calls
+   reach us. */
+static PyObject *
+tm_get_reporters(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    size_t needed = gotpatch_names(NULL, 0);
+    char *names = malloc(needed ? needed : 1);
+    if (names == NULL) {
+        return PyErr_NoMemory();
+    }
+    size_t got = gotpatch_names(names, needed);
+    if (got > needed) {
+        got = 0; /* an object loaded meanwhile: report none rather than
+                    a cut list */
+    }
+    PyObject *result = PyList_New(0);
+    for (size_t at = 0; result != NULL && at < got;) {
+        size_t length = strlen(names + at);
+        PyObject *name =
+            PyUnicode_DecodeFSDefaultAndSize(names + at, (Py_ssize_t)length);
+        if (name == NULL || PyList_Append(result, name) < 0) {
+            Py_XDECREF(name);
+            Py_CLEAR(result);
+            break;
+        }
+        Py_DECREF(name);
+        at += length + 1;
+    }
+    free(names);
+    return result;
 }
 
 /* The trace of the block holding obj: (size, filename, lineno), or with
@@ -708,9 +767,13 @@ static PyMethodDef module_methods[] = {
      "Number of live traced blocks."},
     {"_get_stats", tm_get_stats, METH_NOARGS,
      "{filename: {lineno: (size, count)}} by the most recent frame."},
-    {"_get_sites", tm_get_sites, METH_NOARGS,
-     "[(size, count, ((filename, lineno), ...)), ...], most recent frame "
-     "first."},
+    {"_get_sites", tm_get_sites, METH_VARARGS,
+     "_get_sites(with_domain=False)\n--\n\n[(size, count, ((filename, "
+     "lineno), ...)), ...], most recent frame first; with_domain: "
+     "(size, count, frames, domain)."},
+    {"_get_reporters", tm_get_reporters, METH_NOARGS,
+     "Paths of the loaded objects whose PyTraceMalloc_Track/Untrack calls "
+     "pytracemalloc sees."},
     {"_get_object_trace", tm_get_object_trace, METH_O,
      "(size, filename, lineno) of the block holding obj, or None."},
     {"_get_object_traceback", tm_get_object_traceback, METH_O,
@@ -785,7 +848,20 @@ PyInit__tracemalloc(void)
     if (module == NULL) {
         return NULL;
     }
+    static const PyTracemalloc_CAPI capi = {
+        PYTRACEMALLOC_CAPI_VERSION, hooks_track_block, hooks_untrack_block};
+    PyObject *capsule =
+        PyCapsule_New((void *)&capi, PYTRACEMALLOC_CAPI_NAME, NULL);
+    if (capsule == NULL || PyModule_AddObject(module, "_C_API", capsule) < 0) {
+        Py_XDECREF(capsule);
+        Py_DECREF(module);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(module, "MAX_NFRAME", FRAMES_MAX_NFRAME) < 0 ||
+        PyModule_AddIntConstant(module, "NUMPY_DOMAIN",
+                                PYTRACEMALLOC_NUMPY_DOMAIN) < 0 ||
+        PyModule_AddIntConstant(module, "GOT_PATCHING",
+                                gotpatch_supported()) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_RAW", PYMEM_DOMAIN_RAW) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_MEM", PYMEM_DOMAIN_MEM) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_OBJ", PYMEM_DOMAIN_OBJ) < 0) {
