@@ -25,6 +25,9 @@ from pytracemalloc._tracemalloc import (
     reset_peak,
     start_timer,
     stop_timer,
+    # The semi-public readers 0.9.1 exported at the top level.
+    _get_object_trace,
+    _get_stats,
 )
 
 # --- Snapshot and the stdlib-compatible API (snapshot.py, stdlib_api.py) ---
@@ -50,10 +53,12 @@ from pytracemalloc.snapshot import (
 
 # --- 0.9.1 tasks, display and process memory (display.py, tasks.py, ...) ---
 from pytracemalloc.display import DisplayTop
-from pytracemalloc.garbage import DisplayGarbage
+from pytracemalloc.garbage import DisplayGarbage, _GetUncollectable
 from pytracemalloc.process import get_process_memory
 from pytracemalloc.take import TakeSnapshot
 from pytracemalloc._tracemalloc import get_free_list_mode
+from pytracemalloc.cli import main
+from pytracemalloc.snapshot import _get_timestamp
 
 # Tracing stops cleanly at interpreter exit, before modules are torn down.
 atexit.register(_tracemalloc.disable)

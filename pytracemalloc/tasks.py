@@ -34,19 +34,17 @@ def _restart_timer():
 
 def schedule(task, delay):
     """Run ``task()`` every ``delay`` seconds (allocation-driven: at the
-    first traced allocation after that).  Replaces an earlier schedule of
-    the same task.  Tracing must be enabled (RuntimeError otherwise)."""
+    first traced allocation or free after that).  Replaces an earlier
+    schedule of the same task.  As in 0.9.1 this may come before
+    ``enable()``: the task waits for traced events."""
     delay = float(delay)
     if not delay > 0:
-        raise ValueError("delay must be a positive number of seconds")
-    if not _tracemalloc.is_enabled():
-        raise RuntimeError("the timer is driven by traced allocations: "
-                           "call pytracemalloc.enable() first")
+        raise ValueError("delay must be greater than 0")
     _tasks[task] = [delay, time.monotonic() + delay]
     _restart_timer()
 
 
 def unschedule(task):
     """Stop running ``task``; nothing happens if it is not scheduled."""
-    if _tasks.pop(task, None) is not None and _tracemalloc.is_enabled():
+    if _tasks.pop(task, None) is not None:
         _restart_timer()

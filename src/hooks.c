@@ -136,6 +136,7 @@ gil_free(void *ctx, void *ptr)
     in_tracer = 1;
     if (is_tracing()) {
         traces_remove(&gil_table, (uintptr_t)ptr, NULL, NULL);
+        timer_tick();
     }
     hook->wrapped.free(hook->wrapped.ctx, ptr);
     in_tracer = 0;

@@ -398,12 +398,6 @@ tm_start_timer(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
                                      &func_kwargs)) {
         return NULL;
     }
-    if (!hooks_is_enabled()) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the timer is driven by traced allocations: "
-                        "call enable() first");
-        return NULL;
-    }
     if (timer_start(delay, func, func_args, func_kwargs) < 0) {
         return NULL;
     }
@@ -690,8 +684,8 @@ static PyMethodDef module_methods[] = {
     {"start_timer", (PyCFunction)(void (*)(void))tm_start_timer,
      METH_VARARGS | METH_KEYWORDS,
      "start_timer(delay, func, args=(), kwargs=None)\n--\n\nCall "
-     "func(*args, **kwargs) at the first allocation at least delay seconds "
-     "after the last call."},
+     "func(*args, **kwargs) at the first traced allocation or free at least "
+     "delay seconds after the timer was started or the last call ended."},
     {"stop_timer", tm_stop_timer, METH_NOARGS, "Stop the timer."},
     {"_test_malloc", tm_test_malloc, METH_VARARGS, NULL},
     {"_test_calloc", tm_test_calloc, METH_VARARGS, NULL},
