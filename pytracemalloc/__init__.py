@@ -62,3 +62,12 @@ from pytracemalloc.snapshot import _get_timestamp
 
 # Tracing stops cleanly at interpreter exit, before modules are torn down.
 atexit.register(_tracemalloc.disable)
+
+# What "from pytracemalloc import *" gives: the public names, and the
+# semi-public ones of 0.9.1, so that a shim "tracemalloc" module made of a
+# star import has them too.
+__all__ = sorted(
+    [name for name, value in globals().items()
+     if not name.startswith("_") and not isinstance(value, type(atexit))]
+    + ["__version__", "_get_stats", "_get_object_trace", "_GetUncollectable",
+       "_get_timestamp"])

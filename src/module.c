@@ -78,10 +78,16 @@ static PyObject *
 tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"nframe", NULL};
-    int nframe = 1;
+    int nframe = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:enable", keywords,
                                      &nframe)) {
         return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) == 0 &&
+        (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
+        /* enable() with no argument: as in 0.9.1, nothing changes while
+           tracing (PYTRACEMALLOC=25 keeps its 25 frames). */
+        nframe = hooks_is_enabled() ? frames_max_nframe() : 1;
     }
     if (nframe < 1 || nframe > FRAMES_MAX_NFRAME) {
         PyErr_Format(PyExc_ValueError,
@@ -647,7 +653,8 @@ static PyMethodDef module_methods[] = {
     {"enable", (PyCFunction)(void (*)(void))tm_enable,
      METH_VARARGS | METH_KEYWORDS,
      "enable(nframe=1)\n--\n\nStart tracing, keeping up to nframe frames a "
-     "traceback; while tracing, set the depth for new allocations."},
+     "traceback; while tracing, set the depth for new allocations (without "
+     "an argument, keep it)."},
     {"disable", tm_disable, METH_NOARGS,
      "Stop tracing, forget every trace and stop the timer."},
     {"is_enabled", tm_is_enabled, METH_NOARGS, "True while tracing."},

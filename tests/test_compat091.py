@@ -136,12 +136,24 @@ def test_a_0_9_1_program_runs_unchanged(tmp_path):
     assert lines[-1] == "%d snapshots" % len(files)
 
 
+NAMES_091 = ("enable", "disable", "start_timer", "stop_timer",
+             "get_process_memory", "_get_stats", "_get_object_trace",
+             "DisplayTop", "DisplayGarbage", "Snapshot", "TakeSnapshot",
+             "_GetUncollectable", "main", "__version__")
+
+
 def test_the_0_9_1_names_are_at_the_top_level():
-    for name in ("enable", "disable", "start_timer", "stop_timer",
-                 "get_process_memory", "_get_stats", "_get_object_trace",
-                 "DisplayTop", "DisplayGarbage", "Snapshot", "TakeSnapshot",
-                 "_GetUncollectable", "main", "__version__"):
+    for name in NAMES_091:
         assert hasattr(tracemalloc, name), name
+
+
+def test_a_star_import_shim_has_them_too():
+    # GIVEN a "tracemalloc" shim made of "from pytracemalloc import *"
+    shim = {}
+    exec("from pytracemalloc import *", shim)
+    # THEN it has every 0.9.1 name, and no module of ours
+    assert set(NAMES_091) <= set(shim)
+    assert not any(type(value) is type(os) for value in shim.values())
 
 
 def make_block(size):
@@ -177,3 +189,20 @@ def test_free_list_objects_come_and_go_with_their_line(tracing, build):
     del data
     assert lineno not in tracemalloc._get_stats()[__file__]
     del keep
+
+
+def test_enable_while_tracing_changes_nothing():
+    # GIVEN tracing with 7 frames (say PYTRACEMALLOC=7)
+    tracemalloc.enable(7)
+    try:
+        kept = bytearray(1000)
+        # WHEN a 0.9.1 program calls enable()
+        tracemalloc.enable()
+        # THEN the depth and the traces stay
+        assert tracemalloc.get_traceback_limit() == 7
+        assert tracemalloc._get_object_trace(kept) is not None
+    finally:
+        tracemalloc.disable()
+    tracemalloc.enable()
+    assert tracemalloc.get_traceback_limit() == 1
+    tracemalloc.disable()
