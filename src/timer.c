@@ -3,16 +3,19 @@
 #include <glib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 
 /* Nothing to build where the engine refuses to import (module.c says
    why). */
 #if COMPAT_SUPPORTED
 
-/* The helper thread raises the flag this long before the deadline (a
-   quarter of the delay at most), so that a helper woken late by a busy
+/* The helper thread raises the flag this long before the deadline (an
+   eighth of the delay at most), so that a helper woken late by a busy
    scheduler still raises it before the deadline.  Meanwhile each traced
-   event reads the clock. */
-#define TIMER_MAX_MARGIN_US (50 * G_TIME_SPAN_MILLISECOND)
+   event reads the coarse clock (a few ns; the precise one can cost 80 ns
+   in a VM), and the precise one only in the last ticks before the
+   deadline. */
+#define TIMER_MAX_MARGIN_US (200 * G_TIME_SPAN_MILLISECOND)
 /* Delays are clamped to this (about 31 years): no overflow in microseconds.
  */
 #define TIMER_MAX_DELAY_US ((gint64)1000000000 * G_TIME_SPAN_SECOND)
@@ -30,6 +33,9 @@ static PyObject *timer_kwargs;
 static unsigned long timer_generation;
 static int timer_scheduled;
 static int atfork_registered;
+/* How far CLOCK_MONOTONIC_COARSE may lag CLOCK_MONOTONIC: two of its ticks
+   (it is the monotonic clock as of the last tick).  0: no coarse clock. */
+static gint64 coarse_lag_us = -1;
 
 /* The helper thread's state, guarded by helper_lock.  The helper never
    touches Python: it waits for helper_wake_at, then raises timer_due.
@@ -113,17 +119,49 @@ start_helper(void)
     return 0;
 }
 
+static void
+init_coarse_clock(void)
+{
+    coarse_lag_us = 0;
+#ifdef CLOCK_MONOTONIC_COARSE
+    struct timespec resolution;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) == 0 &&
+        resolution.tv_sec == 0) {
+        coarse_lag_us = 2 * (resolution.tv_nsec / 1000 + 1);
+    }
+#endif
+}
+
+/* Whether the deadline is surely still ahead, by the coarse clock. */
+static int
+surely_before_deadline(void)
+{
+#ifdef CLOCK_MONOTONIC_COARSE
+    struct timespec now;
+    if (coarse_lag_us > 0 &&
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now) == 0) {
+        gint64 now_us = (gint64)now.tv_sec * G_TIME_SPAN_SECOND +
+                        now.tv_nsec / 1000;
+        return now_us + coarse_lag_us < timer_deadline_us;
+    }
+#endif
+    return 0;
+}
+
 /* The GIL; never from a hook. */
 static void
 arm(void)
 {
+    if (coarse_lag_us < 0) {
+        init_coarse_clock();
+    }
     if (!atfork_registered) {
         if (pthread_atfork(before_fork, after_fork_in_parent,
                            after_fork_in_child) == 0) {
             atfork_registered = 1;
         }
     }
-    gint64 margin = timer_delay_us / 4;
+    gint64 margin = timer_delay_us / 8;
     if (margin > TIMER_MAX_MARGIN_US) {
         margin = TIMER_MAX_MARGIN_US;
     }
@@ -194,11 +232,12 @@ timer_poll(void)
         return;
     }
     if (timer_scheduled) {
-        /* The call of a replaced timer is still queued; it will clear the
-           flag when it runs, and the next event fires this one. */
+        /* The call of a replaced timer is still queued: the flag stays up
+           and the first event after it ran fires this one. */
         return;
     }
-    if (g_get_monotonic_time() < timer_deadline_us) {
+    if (surely_before_deadline() ||
+        g_get_monotonic_time() < timer_deadline_us) {
         return;
     }
     void *generation = (void *)(uintptr_t)timer_generation;

@@ -32,7 +32,8 @@ def plain_top(count, **attributes):
 @pytest.mark.parametrize("size, text", [
     (0, "0 B"), (77, "77 B"), (5119, "5119 B"), (5120, "5 KiB"),
     (6000, "5 KiB"), (408 * 1024 + 1000, "408 KiB"),
-    (5 * MiB - 1, "5119 KiB"), (10 * MiB - 1, "9 MiB"), (10 * MiB + 5, "10 MiB"),
+    (5 * MiB - 1, "5119 KiB"), (10 * MiB - 1, "9 MiB"),
+    (10 * MiB + 5, "10 MiB"),
     (5 * 1024 ** 3, "5 GiB"), (7 * 1024 ** 4, "7 TiB"),
     (9000 * 1024 ** 4, "9000 TiB"), (-3 * MiB, "-3072 KiB"),
     (-6000, "-5 KiB")])
@@ -65,7 +66,8 @@ def test_a_first_top_line_by_line():
         "/x/y/Lib/linecache.py": {128: (408 * 1024, 5379), 12: (100, 1)},
         "/x/y/Lib/doctest.py": {506: (319 * 1024, 197)},
         "<frozen abc>": {1: (64, 2)}},
-        user_data=[("Video memory", "size", 229 * 1024), ("Threads", "int", 4)])
+        user_data=[("Video memory", "size", 229 * 1024),
+                   ("Threads", "int", 4)])
     top = plain_top(2, show_lineno=True)
     # WHEN it is displayed
     top.display_snapshot(snapshot)
