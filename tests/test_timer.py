@@ -230,3 +230,38 @@ def test_two_tasks_share_the_timer(tracing):
     tasks.unschedule(fast_task)
     # THEN both ran, the fast one more often
     assert len(slow) >= 2 and len(fast) > len(slow)
+
+
+@pytest.mark.parametrize("end", ["stop_timer", "disable"])
+def test_tasks_ended_from_outside_stay_ended(tracing, end):
+    # GIVEN a periodic task, ended by stop_timer() or disable() (0.9.1:
+    # both stop the one timer)
+    old, new = [], []
+
+    def old_task():
+        old.append(1)
+
+    def new_task():
+        new.append(1)
+
+    tasks.schedule(old_task, 0.05)
+    getattr(pytracemalloc, end)()
+    pytracemalloc.enable()
+    # WHEN another task starts
+    tasks.schedule(new_task, 0.05)
+    allocate_until(lambda: len(new) >= 3)
+    tasks.unschedule(new_task)
+    # THEN only the new one runs
+    assert len(new) >= 3 and old == []
+
+
+def test_stopping_a_task_leaves_a_direct_timer_alone(tracing):
+    # GIVEN a task replaced by a direct start_timer()
+    calls = []
+    tasks.schedule(print, 60)
+    pytracemalloc.start_timer(0.05, lambda: calls.append(1))
+    # WHEN the task is stopped
+    tasks.unschedule(print)
+    # THEN the direct timer still fires
+    assert allocate_until(lambda: calls)
+    pytracemalloc.stop_timer()
