@@ -212,16 +212,20 @@ def test_keeps_firing_in_a_forked_child():
     assert result.stdout.split() == ["child", "12"]
 
 
+def counting_task():
+    """(the list of its calls, a new task function appending to it)."""
+    calls = []
+
+    def task():
+        calls.append(1)
+
+    return calls, task
+
+
 def test_two_tasks_share_the_timer(tracing):
     # GIVEN two periodic tasks of different delays
-    fast, slow = [], []
-
-    def fast_task():
-        fast.append(1)
-
-    def slow_task():
-        slow.append(1)
-
+    fast, fast_task = counting_task()
+    slow, slow_task = counting_task()
     tasks.schedule(fast_task, 0.05)
     tasks.schedule(slow_task, 0.2)
     # WHEN the program allocates
@@ -236,14 +240,8 @@ def test_two_tasks_share_the_timer(tracing):
 def test_tasks_ended_from_outside_stay_ended(tracing, end):
     # GIVEN a periodic task, ended by stop_timer() or disable() (0.9.1:
     # both stop the one timer)
-    old, new = [], []
-
-    def old_task():
-        old.append(1)
-
-    def new_task():
-        new.append(1)
-
+    old, old_task = counting_task()
+    new, new_task = counting_task()
     tasks.schedule(old_task, 0.05)
     getattr(pytracemalloc, end)()
     pytracemalloc.enable()
