@@ -46,12 +46,20 @@ static GCond helper_wakeup;
 static int helper_pending; /* a deadline the helper must announce */
 static gint64 helper_wake_at;
 static int helper_running;
+/* Set by timer_stop(): no timer, no thread (a thread left behind would
+   show in every fork() and in the process's thread count). */
+static int helper_exit;
 
 static void *
 helper_main(void *Py_UNUSED(unused))
 {
     g_mutex_lock(&helper_lock);
     for (;;) {
+        if (!helper_pending && helper_exit) {
+            helper_running = 0;
+            helper_exit = 0;
+            break;
+        }
         if (!helper_pending) {
             g_cond_wait(&helper_wakeup, &helper_lock);
         }
@@ -63,6 +71,7 @@ helper_main(void *Py_UNUSED(unused))
             atomic_store_explicit(&timer_due, 1, memory_order_relaxed);
         }
     }
+    g_mutex_unlock(&helper_lock);
     return NULL;
 }
 
@@ -84,6 +93,7 @@ after_fork_in_child(void)
     /* The helper did not survive the fork: until the next arm() starts a
        new one, the events themselves watch the clock. */
     helper_running = 0;
+    helper_exit = 0;
     if (helper_pending) {
         helper_pending = 0;
         atomic_store_explicit(&timer_due, 1, memory_order_relaxed);
@@ -168,6 +178,7 @@ arm(void)
     timer_deadline_us = g_get_monotonic_time() + timer_delay_us;
     g_mutex_lock(&helper_lock);
     atomic_store_explicit(&timer_due, 0, memory_order_relaxed);
+    helper_exit = 0;
     if (atfork_registered && start_helper() == 0) {
         helper_wake_at = timer_deadline_us - margin;
         helper_pending = 1;
@@ -182,11 +193,15 @@ arm(void)
 }
 
 static void
-disarm(void)
+disarm(int helper_exits)
 {
     g_mutex_lock(&helper_lock);
     helper_pending = 0;
     atomic_store_explicit(&timer_due, 0, memory_order_relaxed);
+    if (helper_exits && helper_running) {
+        helper_exit = 1;
+        g_cond_signal(&helper_wakeup);
+    }
     g_mutex_unlock(&helper_lock);
 }
 
@@ -295,7 +310,7 @@ timer_start(double delay, PyObject *func, PyObject *args, PyObject *kwargs)
     }
     /* Disarmed first: dropping the old callback frees memory, and those
        events must not fire it. */
-    disarm();
+    disarm(0);
     timer_generation++;
     release_callback();
     Py_INCREF(func);
@@ -314,7 +329,7 @@ timer_start(double delay, PyObject *func, PyObject *args, PyObject *kwargs)
 void
 timer_stop(void)
 {
-    disarm();
+    disarm(1);
     timer_generation++;
     release_callback();
 }

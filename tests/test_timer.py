@@ -1,6 +1,7 @@
 """The allocation-driven timer of 0.9.1, exact to the first traced event
 after its delay, and the tasks that share it."""
 
+import os
 import subprocess
 import sys
 import time
@@ -263,3 +264,38 @@ def test_stopping_a_task_leaves_a_direct_timer_alone(tracing):
     # THEN the direct timer still fires
     assert allocate_until(lambda: calls)
     pytracemalloc.stop_timer()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"),
+                    reason="counts the threads in /proc (Linux)")
+def test_no_thread_is_left_behind_by_a_stopped_timer():
+    # GIVEN a program counting its threads around a timer that ran once,
+    # then was stopped
+    code = """if True:
+        import time, pytracemalloc
+
+        def threads():
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("Threads:"):
+                        return int(line.split()[1])
+
+        pytracemalloc.enable()
+        before = threads()
+        calls = []
+        pytracemalloc.start_timer(0.05, lambda: calls.append(1))
+        while not calls:
+            junk = [str(i) for i in range(100)]
+        running = threads()
+        pytracemalloc.stop_timer()
+        deadline = time.monotonic() + 10
+        while threads() > before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print(running - before, threads() - before)
+    """
+    # WHEN it runs
+    result = subprocess.run([sys.executable, "-c", code],
+                            capture_output=True, text=True, timeout=60)
+    # THEN the timer had one helper thread, gone once stopped
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "0"]
