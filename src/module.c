@@ -78,10 +78,16 @@ static PyObject *
 tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"nframe", NULL};
-    int nframe = 1;
+    int nframe = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:enable", keywords,
                                      &nframe)) {
         return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) == 0 &&
+        (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
+        /* enable() with no argument: as in 0.9.1, nothing changes while
+           tracing (PYTRACEMALLOC=25 keeps its 25 frames). */
+        nframe = hooks_is_enabled() ? frames_max_nframe() : 1;
     }
     if (nframe < 1 || nframe > FRAMES_MAX_NFRAME) {
         PyErr_Format(PyExc_ValueError,
@@ -486,12 +492,6 @@ tm_start_timer(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
                                      &func_kwargs)) {
         return NULL;
     }
-    if (!hooks_is_enabled()) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the timer is driven by traced allocations: "
-                        "call enable() first");
-        return NULL;
-    }
     if (timer_start(delay, func, func_args, func_kwargs) < 0) {
         return NULL;
     }
@@ -741,7 +741,8 @@ static PyMethodDef module_methods[] = {
     {"enable", (PyCFunction)(void (*)(void))tm_enable,
      METH_VARARGS | METH_KEYWORDS,
      "enable(nframe=1)\n--\n\nStart tracing, keeping up to nframe frames a "
-     "traceback; while tracing, set the depth for new allocations."},
+     "traceback; while tracing, set the depth for new allocations (without "
+     "an argument, keep it)."},
     {"disable", tm_disable, METH_NOARGS,
      "Stop tracing, forget every trace and stop the timer."},
     {"is_enabled", tm_is_enabled, METH_NOARGS, "True while tracing."},
@@ -782,8 +783,8 @@ static PyMethodDef module_methods[] = {
     {"start_timer", (PyCFunction)(void (*)(void))tm_start_timer,
      METH_VARARGS | METH_KEYWORDS,
      "start_timer(delay, func, args=(), kwargs=None)\n--\n\nCall "
-     "func(*args, **kwargs) at the first allocation at least delay seconds "
-     "after the last call."},
+     "func(*args, **kwargs) at the first traced allocation or free at least "
+     "delay seconds after the timer was started or the last call ended."},
     {"stop_timer", tm_stop_timer, METH_NOARGS, "Stop the timer."},
     {"_is_main_interpreter", tm_is_main_interpreter, METH_NOARGS,
      "Whether the caller runs in the main interpreter, whose start-up and "
