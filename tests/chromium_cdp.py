@@ -62,6 +62,7 @@ class Chromium:
         self._next_id = 0
         self._ws = None
         self._expired = False
+        self.url = None
         os.makedirs(profile_dir, exist_ok=True)
         self._stderr = open(os.path.join(profile_dir, "chromium.log"), "wb")
         self.process = subprocess.Popen(
@@ -82,7 +83,7 @@ class Chromium:
             self._ws = websocket.create_connection(
                 self._page_url(port), timeout=self._left(),
                 suppress_origin=True)
-            for domain in ("Page", "Runtime", "Log"):
+            for domain in ("Page", "Runtime", "Log", "Network"):
                 self.call(domain + ".enable")
             self.call("Page.addScriptToEvaluateOnNewDocument",
                       source=_LONG_TASKS)
@@ -191,7 +192,7 @@ class Chromium:
     def open(self, path):
         """Load a local file; returns when its load event fired."""
         self.events = []
-        url = "file://" + os.path.abspath(path)
+        url = self.url = "file://" + os.path.abspath(path)
         self.call("Page.navigate", url=url)
         while not any(e["method"] == "Page.loadEventFired"
                       for e in self.events):
@@ -233,6 +234,14 @@ class Chromium:
         with open(path, "wb") as file:
             file.write(base64.b64decode(result["data"]))
         return path
+
+    def requests(self):
+        """The URLs the page asked for since it was opened, except its own
+        file and the data: and blob: URLs it makes itself."""
+        return [event["params"]["request"]["url"] for event in self.events
+                if event["method"] == "Network.requestWillBeSent"
+                and not event["params"]["request"]["url"].startswith(
+                    ("data:", "blob:", self.url or "\0"))]
 
     def console_errors(self):
         """Console errors, uncaught exceptions and error log entries seen

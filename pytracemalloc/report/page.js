@@ -446,6 +446,10 @@
     return rows;
   }
 
+  function trend(delta) {
+    return delta > 0 ? "up" : delta < 0 ? "down" : "";
+  }
+
   let allRows = [];
   let visibleRows = [];
   function drawTable() {
@@ -466,17 +470,18 @@
       tr.dataset.group = String(row.j);
       if (row.j === state.selected) tr.className = "selected";
       const cells = [
-        [row.name, "name"],
-        [formatSize(row.size), "num"],
-        [formatCount(row.count), "num"],
-        [formatSize(row.first, true), "num " + (row.first > 0 ? "up" : row.first < 0 ? "down" : "")],
-        [formatSize(row.previous, true), "num " + (row.previous > 0 ? "up" : row.previous < 0 ? "down" : "")],
-        [formatCount(row.countFirst, true), "num"],
+        [row.name, "name", row.name],
+        [formatSize(row.size), "num", row.size],
+        [formatCount(row.count), "num", row.count],
+        [formatSize(row.first, true), "num " + trend(row.first), row.first],
+        [formatSize(row.previous, true), "num " + trend(row.previous), row.previous],
+        [formatCount(row.countFirst, true), "num", row.countFirst],
       ];
-      for (const [text, cls] of cells) {
+      for (const [text, cls, value] of cells) {
         const td = document.createElement("td");
         td.textContent = text;
         td.className = cls;
+        td.dataset.value = String(value);
         tr.appendChild(td);
       }
       tr.addEventListener("click", () => select(row.j));

@@ -1,0 +1,618 @@
+"""python -m pytracemalloc report: the data it puts in the page, its errors,
+and the page itself, opened in headless Chromium (Debian's ``chromium``,
+driven over the DevTools protocol by tests/chromium_cdp.py)."""
+
+import gc
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from array import array
+
+import pytest
+
+from conftest import HELPER_FILE, MALLOC_LINE, KnownBlock, engine
+from chromium_cdp import Chromium, find_chromium
+
+import pytracemalloc
+from pytracemalloc import Snapshot
+from pytracemalloc.report import main, model, page
+
+GROWTH = 200_000  # bytes the growing line gains at each snapshot
+ROUNDS = 6
+CHROMIUM = find_chromium()
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed and could not be (make test installs "
+           "Debian's chromium package with apt-get)")
+
+
+def write_series(folder, rounds=ROUNDS, nframe=1, prefix="s"):
+    """Snapshot files of this process taken by the real engine, one per
+    round; the conftest helper's malloc line holds (round + 1) * GROWTH
+    bytes at round ``round``.  Returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    gc.collect()
+    engine.enable(nframe)
+    blocks = []
+    paths = []
+    try:
+        for round_ in range(rounds):
+            blocks.append(KnownBlock(engine.DOMAIN_RAW, GROWTH))
+            snapshot = Snapshot.create(
+                lambda: [("Video memory", "size", 1000 * (round_ + 1)),
+                         ("Requests", "int", 3 * round_)])
+            path = str(folder / ("%s%02d.ptm" % (prefix, round_)))
+            snapshot.write(path)
+            paths.append(path)
+            time.sleep(0.01)
+    finally:
+        for block in blocks:
+            block.free()
+        engine.disable()
+    return paths
+
+
+CHILD = """if True:
+    import sys, time, pytracemalloc
+    pytracemalloc.enable()
+    data = []
+    for i in range(3):
+        data.append(bytearray(50000 * (i + 1)))
+        pytracemalloc.Snapshot.create().write(sys.argv[1] + "/child%d.ptm" % i)
+        time.sleep(0.01)
+"""
+
+
+def write_child_series(folder):
+    """Three snapshots of another process."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", CHILD, str(folder)], check=True,
+                   timeout=120)
+    return sorted(str(p) for p in folder.glob("child*.ptm"))
+
+
+def decode(data):
+    """{kind: {pid: {group id: [sizes...]}}} from a ReportData, decoded here
+    independently of the page's script."""
+    raw = gzip.decompress(data.blob)
+    meta = data.meta
+    out = {}
+    for kind, layout in meta["layout"].items():
+        n = layout["entries"]
+        sizes = array("d", raw[layout["sizes"]:layout["sizes"] + 8 * n])
+        ids = array("i", raw[layout["ids"]:layout["ids"] + 4 * n])
+        if sys.byteorder != "little":
+            sizes.byteswap()
+            ids.byteswap()
+        starts = [0]
+        for length in layout["lengths"]:
+            starts.append(starts[-1] + length)
+        per_pid = out.setdefault(kind, {})
+        for process in meta["processes"]:
+            series = {}
+            for i, s in enumerate(process["snapshots"]):
+                for k in range(starts[s], starts[s + 1]):
+                    series.setdefault(ids[k], [None] * i)
+                for values in series.values():
+                    values.append(values[-1] if values else 0)
+                for k in range(starts[s], starts[s + 1]):
+                    series[ids[k]][i] = sizes[k]
+            for values in series.values():
+                for i, value in enumerate(values):
+                    if value is None:
+                        values[i] = 0
+            per_pid[process["pid"]] = series
+    return out
+
+
+def frame_id(meta, filename, lineno):
+    index = meta["filenames"].index(filename)
+    return meta["frames"].index([index, lineno])
+
+
+def growing_line(paths):
+    """The sizes of the conftest helper's malloc line in the files, checked
+    to grow by GROWTH at each snapshot (the helper's handle ints add a few
+    bytes on the same line)."""
+    sizes = [Snapshot.load(p).stats[HELPER_FILE][MALLOC_LINE][0]
+             for p in paths]
+    assert [b - a for a, b in zip(sizes, sizes[1:])] == \
+        [GROWTH] * (len(paths) - 1)
+    assert GROWTH <= sizes[0] < GROWTH + 1024
+    return sizes
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    return write_series(tmp_path_factory.mktemp("series"))
+
+
+@pytest.fixture(scope="module")
+def deep_series(tmp_path_factory):
+    return write_series(tmp_path_factory.mktemp("deep"), nframe=5)
+
+
+# --- the data ----------------------------------------------------------
+
+
+def test_growing_line_series_is_in_the_data(series):
+    # GIVEN snapshots taken by the engine while one line grows
+    # WHEN the report's data is built
+    loaded = model.load_snapshots(series)
+    data = model.build(loaded)
+    meta = data.meta
+    # THEN one process, every snapshot in time order, totals of the files
+    assert len(meta["processes"]) == 1
+    assert meta["processes"][0]["pid"] == os.getpid()
+    times = [s["time"] for s in meta["snapshots"]]
+    assert times == sorted(times) and len(times) == ROUNDS
+    for entry, path in zip(meta["snapshots"], series):
+        snapshot = Snapshot.load(path)
+        assert entry["file"] == path
+        assert entry["traced"] == sum(size for lines in snapshot.stats.values()
+                                      for size, _ in lines.values())
+        assert entry["user"] == {"Video memory": 1000 * (series.index(path) + 1),
+                                 "Requests": 3 * series.index(path)}
+    assert meta["user_series"] == [{"title": "Video memory", "format": "size"},
+                                   {"title": "Requests", "format": "int"}]
+    # AND the growing line's sizes, snapshot after snapshot
+    line = frame_id(meta, HELPER_FILE, MALLOC_LINE)
+    assert decode(data)["line"][os.getpid()][line] == growing_line(series)
+    # AND one frame per traceback: no traceback grouping
+    assert meta["tracebacks"] is None and "traceback" not in meta["layout"]
+
+
+def test_every_line_of_every_snapshot_is_in_the_data(series):
+    # GIVEN the same snapshots WHEN built
+    data = model.build(model.load_snapshots(series))
+    lines = decode(data)["line"][os.getpid()]
+    # THEN each snapshot's stats are exactly what the data gives, line by
+    # line (lines absent from a snapshot are at 0)
+    for i, path in enumerate(series):
+        stats = Snapshot.load(path).stats
+        want = {frame_id(data.meta, f, n): size
+                for f, per_line in stats.items()
+                for n, (size, _) in per_line.items() if size}
+        got = {g: values[i] for g, values in lines.items() if values[i]}
+        assert got == want
+
+
+def test_only_changes_are_stored(tmp_path):
+    # GIVEN three snapshots where one line changes, one stays, one goes away
+    def snap(t, stats):
+        s = Snapshot([], 1, pid=7, time=t)
+        s.stats = stats
+        path = str(tmp_path / ("%d.ptm" % t))
+        s.write(path)
+        return path
+    paths = [snap(1000, {"a.py": {1: (10, 1), 2: (50, 5)}, "b.py": {3: (7, 1)}}),
+             snap(1060, {"a.py": {1: (20, 2), 2: (50, 5)}, "b.py": {3: (7, 1)}}),
+             snap(1120, {"a.py": {1: (20, 2), 2: (50, 5)}})]
+    # WHEN built
+    data = model.build(model.load_snapshots(paths))
+    # THEN the first snapshot has its 3 lines, the second the one change,
+    # the third the line gone (at zero)
+    assert data.meta["layout"]["line"]["lengths"] == [3, 1, 1]
+    lines = decode(data)["line"][7]
+    assert lines[frame_id(data.meta, "a.py", 1)] == [10, 20, 20]
+    assert lines[frame_id(data.meta, "a.py", 2)] == [50, 50, 50]
+    assert lines[frame_id(data.meta, "b.py", 3)] == [7, 7, 0]
+
+
+def test_snapshots_are_ordered_by_time_not_by_argument(tmp_path, series):
+    # GIVEN the files in reverse order
+    data = model.build(model.load_snapshots(series[::-1]))
+    # THEN the series is in time order
+    assert [s["file"] for s in data.meta["snapshots"]] == series
+
+
+def test_deep_snapshots_have_traceback_groups(deep_series):
+    # GIVEN snapshots with 5 frames per traceback
+    data = model.build(model.load_snapshots(deep_series), group_by="traceback")
+    meta = data.meta
+    # THEN tracebacks are in the data, most recent frame first: the growing
+    # line called from write_series in this file
+    assert meta["settings"]["group_by"] == "traceback"
+    line = frame_id(meta, HELPER_FILE, MALLOC_LINE)
+    tracebacks = [i for i, frames in enumerate(meta["tracebacks"])
+                  if frames[0] == line]
+    assert len(tracebacks) == 1
+    frames = meta["tracebacks"][tracebacks[0]]
+    caller = meta["frames"][frames[1]]
+    assert meta["filenames"][caller[0]] == __file__
+    assert decode(data)["traceback"][os.getpid()][tracebacks[0]] == \
+        growing_line(deep_series)
+
+
+def test_processes_are_separate_series(tmp_path, series):
+    # GIVEN snapshots of this process and of a child process
+    child = write_child_series(tmp_path / "child")
+    data = model.build(model.load_snapshots(series + child))
+    meta = data.meta
+    # THEN two processes, each with its own snapshots
+    pids = [p["pid"] for p in meta["processes"]]
+    assert len(pids) == 2 and os.getpid() in pids
+    for process in meta["processes"]:
+        own = [meta["snapshots"][i] for i in process["snapshots"]]
+        assert {s["pid"] for s in own} == {process["pid"]}
+        assert len(own) == (ROUNDS if process["pid"] == os.getpid() else 3)
+    # AND --pid keeps one of them
+    other = [p for p in pids if p != os.getpid()][0]
+    data = model.build(model.load_snapshots(series + child), pids=[other])
+    assert [p["pid"] for p in data.meta["processes"]] == [other]
+
+
+def test_include_and_exclude_filter_the_lines(series):
+    # WHEN only conftest.py is included
+    data = model.build(model.load_snapshots(series, include=["*conftest.py"]))
+    names = set(data.meta["filenames"])
+    # THEN it is the only file, and the traced total is still the whole
+    assert names == {HELPER_FILE}
+    snapshot = Snapshot.load(series[-1])
+    assert data.meta["snapshots"][-1]["traced"] == sum(
+        size for lines in snapshot.stats.values() for size, _ in lines.values())
+    # WHEN conftest.py is excluded THEN it is gone
+    data = model.build(model.load_snapshots(series, exclude=["*conftest.py"]))
+    assert HELPER_FILE not in data.meta["filenames"]
+
+
+def test_several_loader_processes_give_the_same_data(tmp_path, series):
+    # GIVEN enough files for a pool of loaders
+    many = []
+    for i in range(3):
+        for path in series:
+            copy = tmp_path / ("%d-%s" % (i, os.path.basename(path)))
+            copy.write_bytes(open(path, "rb").read())
+            many.append(str(copy))
+    # WHEN read by one and by two processes THEN the same snapshots
+    one = model.load_snapshots(many, jobs=1)
+    two = model.load_snapshots(many, jobs=2)
+    assert [(s.path, s.lines) for s in one] == [(s.path, s.lines) for s in two]
+
+
+# --- the command line --------------------------------------------------
+
+
+def test_main_writes_the_page(tmp_path, series, capsys):
+    output = tmp_path / "report.html"
+    # WHEN main() runs
+    status = main(series + ["-o", str(output)])
+    # THEN status 0, one summary line, a page with everything inlined
+    assert status == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "%d snapshots of 1 process" % ROUNDS in err[0]
+    html = output.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>")
+    assert page.chart_library() in html
+    assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", html)
+    assert "default-src 'none'" in html
+
+
+def test_bad_files_are_named_on_stderr_and_left_out(tmp_path, series, capsys):
+    # GIVEN a corrupt file, a truncated one and a missing one among good ones
+    corrupt = tmp_path / "corrupt.ptm"
+    corrupt.write_bytes(b"not a snapshot at all")
+    truncated = tmp_path / "truncated.ptm"
+    truncated.write_bytes(open(series[0], "rb").read()[:100])
+    missing = str(tmp_path / "missing.ptm")
+    output = tmp_path / "report.html"
+    # WHEN the report is made
+    status = main([series[0], str(corrupt), series[1], str(truncated),
+                   missing, "-o", str(output), "-q"])
+    # THEN it is written with the good files; each bad one named on one line
+    assert status == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3
+    for line, bad in zip(err, [str(corrupt), str(truncated), missing]):
+        assert line.startswith(bad + ": ")
+    html = output.read_text(encoding="utf-8")
+    meta = json.loads(re.search(
+        r'<script type="application/json" id="report-meta">(.*?)</script>',
+        html, re.S).group(1))
+    assert [s["file"] for s in meta["snapshots"]] == series[:2]
+    assert meta["left_out"] == err
+
+
+def test_no_snapshot_at_all_is_an_error(tmp_path, capsys):
+    # GIVEN only unreadable files
+    corrupt = tmp_path / "corrupt.ptm"
+    corrupt.write_bytes(b"\x1f\x8bbroken")
+    output = tmp_path / "report.html"
+    # WHEN the report is asked for
+    status = main([str(corrupt), str(tmp_path / "missing.ptm"),
+                   "-o", str(output)])
+    # THEN exit status 1, the files and the reason said, no page
+    assert status == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(str(corrupt) + ": ")
+    assert err[1].startswith(str(tmp_path / "missing.ptm") + ": ")
+    assert err[2] == ("python -m pytracemalloc report: error: no snapshot to "
+                      "report (2 of 2 files could not be read)")
+    assert not output.exists()
+
+
+def test_no_snapshot_of_the_pid_asked_for(tmp_path, series, capsys):
+    status = main(series + ["--pid", "1", "-o", str(tmp_path / "r.html")])
+    assert status == 1
+    assert capsys.readouterr().err.strip() == (
+        "python -m pytracemalloc report: error: no snapshot to report (no "
+        "snapshot of the processes 1)")
+
+
+def test_unwritable_output(tmp_path, series, capsys):
+    output = tmp_path / "no-such-dir" / "report.html"
+    assert main(series + ["-o", str(output)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        "python -m pytracemalloc report: error: cannot write %s" % output)
+
+
+def test_existing_page_is_replaced_whole(tmp_path, series):
+    output = tmp_path / "report.html"
+    output.write_text("old")
+    assert main(series + ["-o", str(output), "-q"]) == 0
+    assert output.read_text(encoding="utf-8").endswith("</html>\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_missing_chart_library_is_a_clear_error(tmp_path, series, capsys,
+                                                monkeypatch):
+    monkeypatch.setattr(page, "CHART_PACKAGE", "no_such_package_here")
+    assert main(series + ["-o", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == ("python -m pytracemalloc report: error: the report needs "
+                   "the JavaScript of the 'no_such_package_here' package, not "
+                   "installed here: pip install 'pytracemalloc[report]'")
+
+
+def test_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--top", "0", "x.ptm"])
+    assert exc.value.code == 2
+    assert "--top" in capsys.readouterr().err
+
+
+def test_module_runs_as_a_command(tmp_path, series):
+    output = tmp_path / "report.html"
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(
+        os.path.dirname(pytracemalloc.__file__)))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytracemalloc.report", *series, "-o",
+         str(output)], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert output.stat().st_size > len(page.chart_library())
+
+
+def test_script_text_cannot_end_the_script_element():
+    text = page._script_text('a = "</script><!-- x"; b = "</SCRIPT >"')
+    assert "</script" not in text.lower() and "<!--" not in text
+    assert text == 'a = "<\\/script>\\x3C!-- x"; b = "<\\/SCRIPT >"'
+
+
+# --- the page, in a real browser ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def report_page(tmp_path_factory, deep_series):
+    """A report of the deep series plus a child process's snapshots."""
+    folder = tmp_path_factory.mktemp("page")
+    child = write_child_series(folder / "child")
+    output = folder / "report.html"
+    assert main(deep_series + child + ["-o", str(output), "-q",
+                                       "--top", "3"]) == 0
+    data = model.build(model.load_snapshots(deep_series + child))
+    return str(output), data
+
+
+@pytest.fixture
+def browser(tmp_path):
+    with Chromium(str(tmp_path / "profile"), deadline=120) as chromium:
+        yield chromium
+
+
+def open_report(browser, path):
+    browser.open(path)
+    browser.wait_for("window.report && (window.report.ready || "
+                     "window.report.error)")
+    assert browser.evaluate("window.report.error") is None
+    browser.wait_for("window.report.leakCharts >= "
+                     "document.querySelectorAll('.leak').length")
+
+
+def column(browser, key):
+    return browser.evaluate(
+        "Array.from(document.querySelectorAll('#table tbody tr'), tr => "
+        "tr.cells[Array.from(document.querySelectorAll('#table th'))"
+        ".findIndex(th => th.dataset.key === %s)].dataset.value)"
+        % json.dumps(key))
+
+
+def wait_rows_settle(browser, total_before):
+    browser.wait_for("document.getElementById('rowcount').dataset.total "
+                     "!== %s" % json.dumps(str(total_before)))
+
+
+@needs_chromium
+def test_page_opens_with_its_series_and_no_errors(browser, report_page,
+                                                  tmp_path):
+    path, data = report_page
+    # WHEN the page is opened
+    open_report(browser, path)
+    # THEN no console error, nothing asked from the network
+    assert browser.console_errors() == []
+    assert browser.requests() == []
+    # AND the memory chart has traced, process memory and the 2 user series
+    names = browser.evaluate(
+        "document.getElementById('memory').data.map(t => t.name)")
+    assert names == ["traced", "process memory", "Video memory", "Requests"]
+    # AND the stacked chart the top 3 lines and everything else
+    stacked = browser.evaluate(
+        "document.getElementById('stacked').data.map(t => t.name)")
+    assert len(stacked) == 4 and stacked[-1] == "everything else"
+    # AND the process with the most snapshots (this one) is shown first,
+    # with a selector for the child
+    options = browser.evaluate(
+        "Array.from(document.querySelectorAll('#process option'), o => "
+        "o.textContent)")
+    assert len(options) == 2
+    assert browser.evaluate(
+        "document.getElementById('memory').data[0].x.length") == ROUNDS
+    shot = browser.screenshot(str(tmp_path / "report.png"))
+    with open(shot, "rb") as file:
+        assert file.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert os.path.getsize(shot) > 50_000
+
+
+@needs_chromium
+def test_growing_line_tops_the_leak_view(browser, report_page):
+    path, data = report_page
+    open_report(browser, path)
+    first = browser.evaluate(
+        "document.querySelector('#leaks .leak .name').textContent")
+    assert first == "#1 %s:%d" % (HELPER_FILE, MALLOC_LINE)
+    # AND its small chart is drawn, with the line's sizes
+    assert browser.evaluate(
+        "document.querySelector('#leaks .leak .spark').data[0].y") == \
+        growing_line([s["file"] for s in data.meta["snapshots"]
+                      if s["pid"] == os.getpid()])
+
+
+@needs_chromium
+def test_table_sorts_on_every_column(browser, report_page):
+    path, _ = report_page
+    open_report(browser, path)
+    # THEN first sorted by size, biggest first
+    sizes = [float(v) for v in column(browser, "size")]
+    assert len(sizes) > 10 and sizes == sorted(sizes, reverse=True)
+    for key in ("name", "size", "count", "first", "previous", "countFirst"):
+        for click in range(2):
+            # WHEN a column's header is clicked (again)
+            browser.click("#table th[data-key=%s]" % key)
+            direction = browser.evaluate(
+                "document.querySelector('#table th[data-key=%s]')"
+                ".dataset.sort" % key)
+            values = column(browser, key)
+            if key != "name":
+                values = [float(v) for v in values]
+            # THEN the rows are in that column's order
+            assert values == sorted(values, reverse=direction == "desc"), key
+        assert direction in ("asc", "desc")
+
+
+@needs_chromium
+def test_filter_box_keeps_matching_files(browser, report_page):
+    path, _ = report_page
+    open_report(browser, path)
+    total = int(browser.evaluate(
+        "document.getElementById('rowcount').dataset.total"))
+    # WHEN a pattern is typed
+    browser.type_into("#filter", "*conftest.py")
+    wait_rows_settle(browser, total)
+    # THEN only that file's lines remain
+    names = column(browser, "name")
+    assert names and all(n.startswith(HELPER_FILE + ":") for n in names)
+    # WHEN it is turned into an exclusion THEN that file is gone
+    browser.type_into("#filter", "-*conftest.py")
+    wait_rows_settle(browser, len(names))
+    names = column(browser, "name")
+    assert names and not any(n.startswith(HELPER_FILE + ":") for n in names)
+    # WHEN a pattern matches nothing THEN no row
+    browser.type_into("#filter", "*no-such-file-anywhere*")
+    wait_rows_settle(browser, int(browser.evaluate(
+        "document.getElementById('rowcount').dataset.total")))
+    assert column(browser, "name") == []
+
+
+@needs_chromium
+def test_click_on_a_line_shows_its_history_and_traceback(browser,
+                                                         report_page):
+    path, data = report_page
+    open_report(browser, path)
+    browser.type_into("#filter", "*conftest.py")
+    browser.wait_for("Array.from(document.querySelectorAll('#table tbody tr'))"
+                     ".every(tr => tr.cells[0].textContent.includes"
+                     "('conftest.py'))")
+    name = "%s:%d" % (HELPER_FILE, MALLOC_LINE)
+    row = browser.evaluate(
+        "Array.from(document.querySelectorAll('#table tbody tr'))"
+        ".findIndex(tr => tr.cells[0].textContent === %s)" % json.dumps(name))
+    assert row >= 0
+    # WHEN the line's row is clicked
+    browser.click("#table tbody tr:nth-child(%d)" % (row + 1))
+    # THEN its history is shown: the sizes of every snapshot
+    assert browser.wait_for(
+        "!document.getElementById('history-panel').hidden")
+    assert browser.evaluate(
+        "document.getElementById('history-title').textContent") == name
+    assert browser.evaluate(
+        "document.getElementById('history').data[0].y") == growing_line(
+            [s["file"] for s in data.meta["snapshots"]
+             if s["pid"] == os.getpid()])
+    counts = [Snapshot.load(s["file"]).stats[HELPER_FILE][MALLOC_LINE][1]
+              for s in data.meta["snapshots"] if s["pid"] == os.getpid()]
+    assert [b - a for a, b in zip(counts, counts[1:])] == [1] * (ROUNDS - 1)
+    assert browser.evaluate(
+        "document.getElementById('history').data[1].y") == counts
+    # AND its traceback: the test function that made the blocks
+    traceback = browser.evaluate(
+        "document.getElementById('traceback').textContent")
+    assert name in traceback and __file__ + ":" in traceback
+    assert browser.console_errors() == []
+
+
+@needs_chromium
+def test_switches_process_and_grouping(browser, report_page):
+    path, data = report_page
+    open_report(browser, path)
+    # WHEN grouped by file THEN the table lists files
+    browser.evaluate("(() => { const s = document.getElementById('grouping');"
+                     " s.value = 'file'; s.dispatchEvent(new Event('change'));"
+                     " })()")
+    names = column(browser, "name")
+    assert names and not any(re.search(r":\d+$", n) for n in names)
+    assert HELPER_FILE in names
+    assert browser.evaluate(
+        "document.querySelector('#table th').textContent") == "File"
+    # AND a file's size is the sum of its lines at the latest snapshot
+    latest = [s["file"] for s in data.meta["snapshots"]
+              if s["pid"] == os.getpid()][-1]
+    lines = Snapshot.load(latest).stats[HELPER_FILE]
+    sizes = dict(zip(names, column(browser, "size")))
+    assert float(sizes[HELPER_FILE]) == sum(size for size, _ in lines.values())
+    # WHEN grouped by traceback THEN the table's rows are tracebacks
+    browser.evaluate("(() => { const s = document.getElementById('grouping');"
+                     " s.value = 'traceback'; s.dispatchEvent(new Event("
+                     "'change')); })()")
+    assert browser.evaluate(
+        "document.querySelector('#table th').textContent") == "Traceback"
+    names = column(browser, "name")
+    assert names and any(re.search(r" \(\+[1-4] frames?\)$", n) for n in names)
+    # WHEN the child process is chosen
+    child = [i for i, p in enumerate(data.meta["processes"])
+             if p["pid"] != os.getpid()][0]
+    browser.evaluate("(() => { const s = document.getElementById('process');"
+                     " s.value = '%d'; s.dispatchEvent(new Event('change'));"
+                     " })()" % child)
+    # THEN every view shows its 3 snapshots
+    assert browser.evaluate(
+        "document.getElementById('memory').data[0].x.length") == 3
+    assert "Process %d:" % data.meta["processes"][child]["pid"] in \
+        browser.evaluate("document.getElementById('summary').textContent")
+    assert browser.console_errors() == []
+
+
+@needs_chromium
+def test_page_of_one_snapshot(browser, tmp_path, series):
+    # GIVEN a single snapshot: no growth, no leak, still a page
+    output = tmp_path / "one.html"
+    assert main([series[0], "-o", str(output), "-q"]) == 0
+    open_report(browser, str(output))
+    assert browser.console_errors() == []
+    assert browser.evaluate(
+        "document.querySelectorAll('#leaks .leak').length") == 0
+    assert browser.evaluate(
+        "document.getElementById('memory').data[0].x.length") == 1
