@@ -64,6 +64,10 @@ class Chromium:
         self._expired = False
         self.url = None
         os.makedirs(profile_dir, exist_ok=True)
+        try:  # left by an earlier browser of the same profile: stale
+            os.unlink(os.path.join(profile_dir, "DevToolsActivePort"))
+        except FileNotFoundError:
+            pass
         self._stderr = open(os.path.join(profile_dir, "chromium.log"), "wb")
         self.process = subprocess.Popen(
             [self.executable, "--headless=new", "--no-sandbox",
@@ -224,7 +228,9 @@ class Chromium:
         self.call("Input.insertText", text=text)
 
     def screenshot(self, path):
-        """A PNG of the whole page into ``path``."""
+        """A PNG of the whole page into ``path``, from its top (a sticky
+        header stays where it belongs)."""
+        self.evaluate("window.scrollTo(0, 0)")
         metrics = self.call("Page.getLayoutMetrics")
         size = metrics.get("cssContentSize") or metrics["contentSize"]
         result = self.call("Page.captureScreenshot", format="png",

@@ -164,27 +164,23 @@ class _Columns:
         """Append the entries of ``current`` ({key: (size, count)}) that
         differ from ``previous`` (the same process's last snapshot, or
         None), and a zero entry for each key gone since."""
-        ids = self.ids
-        sizes = self.sizes
-        counts = self.counts
-        start = len(ids)
         if previous is None:
-            for key, (size, count) in current.items():
-                ids.append(ids_of(key))
-                sizes.append(size)
-                counts.append(count)
+            changed = current.items()
+            gone = ()
         else:
-            for key, value in current.items():
-                if previous.get(key) != value:
-                    ids.append(ids_of(key))
-                    sizes.append(value[0])
-                    counts.append(value[1])
-            for key in previous:
-                if key not in current:
-                    ids.append(ids_of(key))
-                    sizes.append(0)
-                    counts.append(0)
-        self.lengths.append(len(ids) - start)
+            # Set operations on the dictionaries' views: in C, where a
+            # snapshot of 10,000 lines mostly equals the previous one.
+            changed = current.items() - previous.items()
+            gone = previous.keys() - current.keys()
+        rows = [(ids_of(key), size, count) for key, (size, count) in changed]
+        rows.extend((ids_of(key), 0, 0) for key in gone)
+        rows.sort()  # the same page for the same files
+        start = len(self.ids)
+        for ident, size, count in rows:
+            self.ids.append(ident)
+            self.sizes.append(size)
+            self.counts.append(count)
+        self.lengths.append(len(self.ids) - start)
 
     def segments(self):
         return [self.sizes, self.counts, self.ids]

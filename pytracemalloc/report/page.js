@@ -26,7 +26,8 @@
     selected: null,
   };
   // What the tests (and a curious user, in the console) can look at.
-  const report = { ready: false, error: null, state: state, leakCharts: 0 };
+  const report = { ready: false, error: null, state: state, leakCharts: 0,
+                   scriptAt: performance.now() };
   window.report = report;
   let BUFFER = null;
   const denseCache = new Map();
@@ -712,6 +713,7 @@
     try {
       if (typeof Plotly === "undefined") throw new Error("plotly.js is missing from the page");
       BUFFER = await decodeBlob();
+      report.decodedAt = performance.now();
       setUp();
       $("status").hidden = true;
       $("main").hidden = false;
