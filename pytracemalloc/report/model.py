@@ -18,6 +18,7 @@ of frame ids, most recent first.
 
 import fnmatch
 import gzip
+import itertools
 import os
 import sys
 import time
@@ -25,8 +26,8 @@ from array import array
 
 from pytracemalloc.snapshot import Snapshot, SnapshotLoadError
 
-__all__ = ["LoadedSnapshot", "NoSnapshotError", "ReportData", "load_snapshots",
-           "build"]
+__all__ = ["LoadedSnapshot", "NoSnapshotError", "ReportData", "Series",
+           "load_snapshots", "build"]
 
 # Below this many files a pool of processes costs more than it saves.
 _MIN_FILES_PER_JOB = 8
@@ -37,16 +38,62 @@ class NoSnapshotError(ValueError):
     processes asked for."""
 
 
+class _LocalTable:
+    """A loader's frames and tracebacks, each numbered when first seen and
+    sent to the parent once: the files of a series repeat the same 10,000
+    lines, which would cost more to pickle than the sizes themselves."""
+
+    def __init__(self, session):
+        self.session = session
+        self.frames = {}
+        self.tracebacks = {}
+
+    def frame(self, frame, new):
+        local = self.frames.get(frame)
+        if local is None:
+            local = self.frames[frame] = len(self.frames)
+            new.append(frame)
+        return local
+
+    def traceback(self, frames, new_frames, new):
+        local = self.tracebacks.get(frames)
+        if local is None:
+            local = self.tracebacks[frames] = len(self.tracebacks)
+            new.append(tuple(self.frame(f, new_frames) for f in frames))
+        return local
+
+
+_LOCAL_TABLE = None
+
+
+def _local_table(session):
+    global _LOCAL_TABLE
+    if _LOCAL_TABLE is None or _LOCAL_TABLE.session != session:
+        _LOCAL_TABLE = _LocalTable(session)
+    return _LOCAL_TABLE
+
+
+def _columns(totals, local_id):
+    """(ids, sizes, counts) arrays of {key: [size, count]}."""
+    ids = array("i", [local_id(key) for key in totals])
+    sizes = array("d", [value[0] for value in totals.values()])
+    counts = array("d", [value[1] for value in totals.values()])
+    return ids, sizes, counts
+
+
 class LoadedSnapshot:
-    """What the report keeps of one snapshot file: its totals and its
-    per-line (and per-traceback) sizes and counts, already aggregated.
-    Picklable and small, so loader processes can hand it back."""
+    """What the report keeps of one snapshot file: its totals, and its
+    per-line (and per-traceback) sizes and counts as compact arrays
+    ``(ids, sizes, counts)``, ids numbering frames (and tracebacks).
+    Made in a loader process and handed back to the parent, which renumbers
+    the ids into the series' own tables (``Series``)."""
 
     __slots__ = ("path", "pid", "time", "timestamp", "process_memory",
                  "tracemalloc_memory", "user_data", "traced_size",
-                 "traced_count", "lines", "tracebacks")
+                 "traced_count", "source", "new_frames", "new_tracebacks",
+                 "lines", "tracebacks")
 
-    def __init__(self, path, snapshot, include=(), exclude=()):
+    def __init__(self, path, snapshot, table, include=(), exclude=()):
         self.path = path
         self.pid = snapshot.pid
         self.time = snapshot.time
@@ -54,6 +101,7 @@ class LoadedSnapshot:
         self.process_memory = snapshot.process_memory
         self.tracemalloc_memory = snapshot.tracemalloc_memory
         self.user_data = snapshot.user_data or []
+        self.source = (os.getpid(), table.session)
         # Sites are (frames most recent first, size, count): the snapshot's
         # own representation, read here rather than through statistics()
         # objects, which would cost an object per site.
@@ -62,24 +110,32 @@ class LoadedSnapshot:
         self.traced_count = sum(site[2] for site in sites)
         if include or exclude:
             sites = _filter_sites(sites, include, exclude)
+        new_frames = self.new_frames = []
         lines = {}
         deep = False
         for frames, size, count in sites:
             if len(frames) > 1:
                 deep = True
-            key = frames[0]
-            old = lines.get(key)
-            lines[key] = (size, count) if old is None else (
-                old[0] + size, old[1] + count)
-        self.lines = lines
-        self.tracebacks = None
+            total = lines.get(frames[0])
+            if total is None:
+                lines[frames[0]] = [size, count]
+            else:
+                total[0] += size
+                total[1] += count
+        self.lines = _columns(lines, lambda f: table.frame(f, new_frames))
+        self.tracebacks = self.new_tracebacks = None
         if deep:
             tracebacks = {}
             for frames, size, count in sites:
-                old = tracebacks.get(frames)
-                tracebacks[frames] = (size, count) if old is None else (
-                    old[0] + size, old[1] + count)
-            self.tracebacks = tracebacks
+                total = tracebacks.get(frames)
+                if total is None:
+                    tracebacks[frames] = [size, count]
+                else:
+                    total[0] += size
+                    total[1] += count
+            new = self.new_tracebacks = []
+            self.tracebacks = _columns(
+                tracebacks, lambda t: table.traceback(t, new_frames, new))
 
 
 def _filter_sites(sites, include, exclude):
@@ -104,16 +160,64 @@ def _filter_sites(sites, include, exclude):
 
 def _load_one(task):
     """(LoadedSnapshot, None) or (None, one-line error) for one file."""
-    path, include, exclude = task
+    path, include, exclude, session = task
     try:
         snapshot = Snapshot.load(path)
     except SnapshotLoadError as exc:
         return None, str(exc)
-    return LoadedSnapshot(path, snapshot, include, exclude), None
+    return LoadedSnapshot(path, snapshot, _local_table(session), include,
+                          exclude), None
+
+
+class Series:
+    """The snapshots read, with the series' tables: ``frames`` (list of
+    (filename, lineno)) and ``tracebacks`` (list of tuples of frame ids,
+    most recent first); the snapshots' ids index them."""
+
+    def __init__(self):
+        self.snapshots = []
+        self.frames = []
+        self.tracebacks = []
+        self._frame_ids = {}
+        self._traceback_ids = {}
+        self._renumber = {}
+
+    def frame_id(self, frame):
+        ident = self._frame_ids.get(frame)
+        if ident is None:
+            ident = self._frame_ids[frame] = len(self.frames)
+            self.frames.append(frame)
+        return ident
+
+    def traceback_id(self, frame_ids):
+        ident = self._traceback_ids.get(frame_ids)
+        if ident is None:
+            ident = self._traceback_ids[frame_ids] = len(self.tracebacks)
+            self.tracebacks.append(frame_ids)
+        return ident
+
+    def add(self, loaded):
+        """Take ``loaded`` into the series: its ids renumbered from its
+        loader's tables to the series' tables."""
+        frames, tracebacks = self._renumber.setdefault(loaded.source,
+                                                       ([], []))
+        frames.extend(self.frame_id(f) for f in loaded.new_frames)
+        ids, sizes, counts = loaded.lines
+        loaded.lines = (array("i", map(frames.__getitem__, ids)), sizes,
+                        counts)
+        if loaded.tracebacks is not None:
+            tracebacks.extend(
+                self.traceback_id(tuple(frames[f] for f in local))
+                for local in loaded.new_tracebacks)
+            ids, sizes, counts = loaded.tracebacks
+            loaded.tracebacks = (array("i", map(tracebacks.__getitem__, ids)),
+                                 sizes, counts)
+        loaded.new_frames = loaded.new_tracebacks = None
+        self.snapshots.append(loaded)
 
 
 def load_snapshots(paths, include=(), exclude=(), jobs=None, errors=None):
-    """Read the snapshot files ``paths``: the list of ``LoadedSnapshot``
+    """Read the snapshot files ``paths`` into a ``Series``: the snapshots
     that could be read, in the order of ``paths``.  Each file that cannot
     be read is left out and its one-line reason (``"FILE: REASON"``)
     appended to ``errors`` (a list) or, without one, written to stderr.
@@ -122,31 +226,37 @@ def load_snapshots(paths, include=(), exclude=(), jobs=None, errors=None):
     the slow part of a report of thousands of files."""
     include = tuple(include)
     exclude = tuple(exclude)
-    tasks = [(path, include, exclude) for path in paths]
+    session = "%d-%d" % (os.getpid(), next(_SESSIONS))
+    tasks = [(path, include, exclude, session) for path in paths]
     if jobs is None:
         jobs = os.cpu_count() or 1
     jobs = max(1, min(jobs, len(tasks) // _MIN_FILES_PER_JOB))
+    series = Series()
     if jobs > 1:
-        results = _load_in_pool(tasks, jobs)
+        from concurrent.futures import ProcessPoolExecutor
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        chunksize = max(1, min(16, len(tasks) // (4 * jobs)))
+        results = pool.map(_load_one, tasks, chunksize=chunksize)
     else:
+        pool = None
         results = map(_load_one, tasks)
-    loaded = []
-    for snapshot, error in results:
-        if error is not None:
-            if errors is None:
-                sys.stderr.write(error + "\n")
+    try:
+        # Taken in as they come: the parent renumbers while loaders read.
+        for loaded, error in results:
+            if error is not None:
+                if errors is None:
+                    sys.stderr.write(error + "\n")
+                else:
+                    errors.append(error)
             else:
-                errors.append(error)
-        else:
-            loaded.append(snapshot)
-    return loaded
+                series.add(loaded)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return series
 
 
-def _load_in_pool(tasks, jobs):
-    from concurrent.futures import ProcessPoolExecutor
-    chunksize = max(1, min(32, len(tasks) // (4 * jobs)))
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(_load_one, tasks, chunksize=chunksize))
+_SESSIONS = itertools.count()
 
 
 class _Columns:
@@ -160,27 +270,27 @@ class _Columns:
         self.counts = array("d")
         self.lengths = []
 
-    def add(self, current, previous, ids_of):
-        """Append the entries of ``current`` ({key: (size, count)}) that
-        differ from ``previous`` (the same process's last snapshot, or
-        None), and a zero entry for each key gone since."""
+    def add(self, current, previous):
+        """Append the entries of ``current`` ((ids, sizes, counts) arrays)
+        that differ from ``previous`` (what this returned for the same
+        process's last snapshot, or None), and a zero entry for each id
+        gone since.  Returns what the next call needs as ``previous``."""
+        ids, sizes, counts = current
+        entries = set(zip(ids, sizes, counts))
+        present = set(ids)
         if previous is None:
-            changed = current.items()
-            gone = ()
+            rows = list(entries)
         else:
-            # Set operations on the dictionaries' views: in C, where a
-            # snapshot of 10,000 lines mostly equals the previous one.
-            changed = current.items() - previous.items()
-            gone = previous.keys() - current.keys()
-        rows = [(ids_of(key), size, count) for key, (size, count) in changed]
-        rows.extend((ids_of(key), 0, 0) for key in gone)
+            # Set operations, in C: a snapshot of 10,000 lines is mostly
+            # the previous one.
+            rows = list(entries - previous[0])
+            rows.extend((ident, 0.0, 0.0) for ident in previous[1] - present)
         rows.sort()  # the same page for the same files
-        start = len(self.ids)
-        for ident, size, count in rows:
-            self.ids.append(ident)
-            self.sizes.append(size)
-            self.counts.append(count)
-        self.lengths.append(len(self.ids) - start)
+        self.ids.extend([row[0] for row in rows])
+        self.sizes.extend([row[1] for row in rows])
+        self.counts.extend([row[2] for row in rows])
+        self.lengths.append(len(rows))
+        return entries, present
 
     def segments(self):
         return [self.sizes, self.counts, self.ids]
@@ -204,13 +314,14 @@ def _local_time(when):
                                       time.localtime(seconds)), millis)
 
 
-def build(snapshots, pids=None, title=None, top=10, leaks=10,
+def build(series, pids=None, title=None, top=10, leaks=10,
           group_by="line", left_out=()):
-    """The ``ReportData`` of ``snapshots`` (``LoadedSnapshot`` objects, any
+    """The ``ReportData`` of ``series`` (a ``Series``; its snapshots in any
     order): per process (pid), in time order.  ``pids``, when given, keeps
     those processes only.  ``top``, ``leaks`` and ``group_by`` are the
     page's initial settings; ``left_out`` lists the files that could not
     be read (one-line reasons), shown on the page."""
+    snapshots = series.snapshots
     if pids:
         wanted = set(pids)
         snapshots = [s for s in snapshots if s.pid in wanted]
@@ -226,40 +337,26 @@ def build(snapshots, pids=None, title=None, top=10, leaks=10,
         processes.setdefault(snapshot.pid, []).append(index)
 
     deep = any(s.tracebacks is not None for s in snapshots)
-    frame_ids = {}
-    traceback_ids = {}
-
-    def frame_id(frame):
-        return frame_ids.setdefault(frame, len(frame_ids))
-
-    def traceback_id(frames):
-        found = traceback_ids.get(frames)
-        if found is None:
-            for frame in frames:
-                frame_id(frame)
-            found = traceback_ids[frames] = len(traceback_ids)
-        return found
-
     lines = _Columns()
     tracebacks = _Columns() if deep else None
     user_titles = {}
     entries = [None] * len(snapshots)
     for pid, indexes in processes.items():
-        previous = None
+        previous_lines = previous_tracebacks = None
         for index in indexes:
             snapshot = snapshots[index]
-            lines.add(snapshot.lines, previous and previous.lines, frame_id)
+            previous_lines = lines.add(snapshot.lines, previous_lines)
             if deep:
-                # A snapshot of one frame per traceback next to deeper ones
-                # (traceback limit changed): its lines are its tracebacks.
                 current = snapshot.tracebacks
                 if current is None:
-                    current = {(key,): value
-                               for key, value in snapshot.lines.items()}
-                    snapshot.tracebacks = current
-                tracebacks.add(current, previous and previous.tracebacks,
-                               traceback_id)
-            previous = snapshot
+                    # One frame per traceback next to deeper snapshots (the
+                    # traceback limit changed): its lines are its
+                    # tracebacks.
+                    ids, sizes, counts = snapshot.lines
+                    current = (array("i", [series.traceback_id((ident,))
+                                           for ident in ids]), sizes, counts)
+                previous_tracebacks = tracebacks.add(current,
+                                                     previous_tracebacks)
             user = {}
             for name, fmt, value in snapshot.user_data:
                 user_titles.setdefault(name, fmt)
@@ -279,7 +376,7 @@ def build(snapshots, pids=None, title=None, top=10, leaks=10,
 
     filenames = {}
     frames = []
-    for (filename, lineno) in frame_ids:
+    for filename, lineno in series.frames:
         file_index = filenames.setdefault(filename, len(filenames))
         frames.append([file_index, lineno])
     blob, layout = _pack({"line": lines, "traceback": tracebacks})
@@ -292,7 +389,7 @@ def build(snapshots, pids=None, title=None, top=10, leaks=10,
         "left_out": list(left_out),
         "filenames": list(filenames),
         "frames": frames,
-        "tracebacks": ([[frame_ids[f] for f in key] for key in traceback_ids]
+        "tracebacks": ([list(key) for key in series.tracebacks]
                        if deep else None),
         "snapshots": entries,
         "processes": [{"pid": pid, "snapshots": indexes}
