@@ -119,13 +119,22 @@ def main():
     output = os.path.join(folder, "report.html")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep
                + os.environ.get("PYTHONPATH", ""))
+    import resource
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pytracemalloc.report", "-q",
                     "-o", output] + files, check=True, env=env, timeout=600)
     build = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime
+                                                - before.ru_stime)
     size = os.path.getsize(output)
-    print("build: %.1f s for %d snapshots x %d lines (%.1f MB page)"
-          % (build, len(files), options.lines, size / 1e6))
+    # The machine's load says how far the wall time is from an idle one.
+    print("build: %.1f s wall, %.1f s CPU (its loader processes included; "
+          "load average %.1f on %d CPUs) for %d snapshots x %d lines, "
+          "%.1f MB page" % (build, cpu, load, os.cpu_count(), len(files),
+                            options.lines, size / 1e6))
 
     from chromium_cdp import Chromium
     with tempfile.TemporaryDirectory(prefix="report-scale-") as profile:
@@ -150,8 +159,9 @@ def main():
                 " return performance.now() - t; })()")
             errors = browser.console_errors()
     print("open: ready in %.1f s (longest main-thread task %.0f ms); "
-          "sort %.0f ms; a line's history %.0f ms; console errors: %d"
-          % (ready, longest, sort, click, len(errors)))
+          "sort %.0f ms; a line's history %.0f ms; console errors: %d; "
+          "load average %.1f" % (ready, longest, sort, click, len(errors),
+                                 os.getloadavg()[0]))
     for error in errors:
         print("  " + error)
 

@@ -24,6 +24,17 @@ def _positive_int(text):
     return value
 
 
+def add_filename_filters(parser):
+    """--include/--exclude, for every command that reads snapshot files."""
+    parser.add_argument("--include", metavar="MATCH", action="append",
+                        default=[],
+                        help="only filenames matching MATCH (fnmatch); "
+                             "repeatable")
+    parser.add_argument("--exclude", metavar="MATCH", action="append",
+                        default=[],
+                        help="no filenames matching MATCH; repeatable")
+
+
 def make_parser():
     parser = _Parser(
         prog="python -m pytracemalloc",
@@ -39,13 +50,7 @@ def make_parser():
     parser.add_argument("--first", action="store_true",
                         help="compare with the first snapshot, not with "
                              "the previous one")
-    parser.add_argument("--include", metavar="MATCH", action="append",
-                        default=[],
-                        help="only filenames matching MATCH (fnmatch); "
-                             "repeatable")
-    parser.add_argument("--exclude", metavar="MATCH", action="append",
-                        default=[],
-                        help="no filenames matching MATCH; repeatable")
+    add_filename_filters(parser)
     parser.add_argument("-S", "--hide-size", action="store_true",
                         help="hide the size")
     parser.add_argument("-C", "--hide-count", action="store_true",

@@ -490,7 +490,7 @@ def test_table_sorts_on_every_column(browser, report_page):
     open_report(browser, path)
     # THEN first sorted by size, biggest first
     sizes = [float(v) for v in column(browser, "size")]
-    assert len(sizes) > 10 and sizes == sorted(sizes, reverse=True)
+    assert len(set(sizes)) >= 5 and sizes == sorted(sizes, reverse=True)
     for key in ("name", "size", "count", "first", "previous", "countFirst"):
         for click in range(2):
             # WHEN a column's header is clicked (again)

@@ -16,7 +16,6 @@ the frame ``("file.py", 12)`` in ``meta["frames"]``; tracebacks are lists
 of frame ids, most recent first.
 """
 
-import fnmatch
 import gzip
 import itertools
 import os
@@ -74,7 +73,8 @@ def _local_table(session):
 
 
 def _columns(totals, local_id):
-    """(ids, sizes, counts) arrays of {key: [size, count]}."""
+    """(ids, sizes, counts) arrays of {key: [size, count]}, the ids given
+    by ``local_id(key)``."""
     ids = array("i", [local_id(key) for key in totals])
     sizes = array("d", [value[0] for value in totals.values()])
     counts = array("d", [value[1] for value in totals.values()])
@@ -102,60 +102,25 @@ class LoadedSnapshot:
         self.tracemalloc_memory = snapshot.tracemalloc_memory
         self.user_data = snapshot.user_data or []
         self.source = (os.getpid(), table.session)
-        # Sites are (frames most recent first, size, count): the snapshot's
-        # own representation, read here rather than through statistics()
-        # objects, which would cost an object per site.
+        # The snapshot's own grouping of its sites (frames most recent
+        # first): one entry per line, and per traceback when deep.
         sites = snapshot._sites
         self.traced_size = sum(site[1] for site in sites)
         self.traced_count = sum(site[2] for site in sites)
-        if include or exclude:
-            sites = _filter_sites(sites, include, exclude)
+        if include:
+            snapshot.filter_filenames(include, True)
+        if exclude:
+            snapshot.filter_filenames(exclude, False)
         new_frames = self.new_frames = []
-        lines = {}
-        deep = False
-        for frames, size, count in sites:
-            if len(frames) > 1:
-                deep = True
-            total = lines.get(frames[0])
-            if total is None:
-                lines[frames[0]] = [size, count]
-            else:
-                total[0] += size
-                total[1] += count
-        self.lines = _columns(lines, lambda f: table.frame(f, new_frames))
+        self.lines = _columns(snapshot._group("lineno", False),
+                              lambda key: table.frame(key[0], new_frames))
         self.tracebacks = self.new_tracebacks = None
-        if deep:
-            tracebacks = {}
-            for frames, size, count in sites:
-                total = tracebacks.get(frames)
-                if total is None:
-                    tracebacks[frames] = [size, count]
-                else:
-                    total[0] += size
-                    total[1] += count
+        if any(len(site[0]) > 1 for site in snapshot._sites):
             new = self.new_tracebacks = []
             self.tracebacks = _columns(
-                tracebacks, lambda t: table.traceback(t, new_frames, new))
-
-
-def _filter_sites(sites, include, exclude):
-    """The sites whose most recent frame's filename matches one of the
-    ``include`` patterns (when there are some) and none of ``exclude``: the
-    rules of ``python -m pytracemalloc --include/--exclude``."""
-    verdicts = {}
-    kept = []
-    for site in sites:
-        filename = site[0][0][0]
-        keep = verdicts.get(filename)
-        if keep is None:
-            keep = verdicts[filename] = (
-                (not include or any(fnmatch.fnmatch(filename, pattern)
-                                    for pattern in include))
-                and not any(fnmatch.fnmatch(filename, pattern)
-                            for pattern in exclude))
-        if keep:
-            kept.append(site)
-    return kept
+                snapshot._group("traceback", False),
+                lambda oldest_first: table.traceback(oldest_first[::-1],
+                                                     new_frames, new))
 
 
 def _load_one(task):
@@ -167,6 +132,15 @@ def _load_one(task):
         return None, str(exc)
     return LoadedSnapshot(path, snapshot, _local_table(session), include,
                           exclude), None
+
+
+def _number(numbers, items, item):
+    """The number of ``item`` in ``items``, appended when new."""
+    number = numbers.get(item)
+    if number is None:
+        number = numbers[item] = len(items)
+        items.append(item)
+    return number
 
 
 class Series:
@@ -183,18 +157,10 @@ class Series:
         self._renumber = {}
 
     def frame_id(self, frame):
-        ident = self._frame_ids.get(frame)
-        if ident is None:
-            ident = self._frame_ids[frame] = len(self.frames)
-            self.frames.append(frame)
-        return ident
+        return _number(self._frame_ids, self.frames, frame)
 
     def traceback_id(self, frame_ids):
-        ident = self._traceback_ids.get(frame_ids)
-        if ident is None:
-            ident = self._traceback_ids[frame_ids] = len(self.tracebacks)
-            self.tracebacks.append(frame_ids)
-        return ident
+        return _number(self._traceback_ids, self.tracebacks, frame_ids)
 
     def add(self, loaded):
         """Take ``loaded`` into the series: its ids renumbered from its
