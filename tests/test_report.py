@@ -619,3 +619,87 @@ def test_page_of_one_snapshot(browser, tmp_path, series):
         "document.querySelectorAll('#leaks .leak').length") == 0
     assert browser.evaluate(
         "document.getElementById('memory').data[0].x.length") == 1
+
+
+def write_synthetic(folder, series_by_line, pid=99, start=1_800_000_000):
+    """One file per snapshot, a minute apart: ``series_by_line`` is
+    {(filename, lineno): [size at each snapshot]}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rounds = len(next(iter(series_by_line.values())))
+    paths = []
+    for i in range(rounds):
+        stats = {}
+        for (filename, lineno), sizes in series_by_line.items():
+            if sizes[i]:
+                stats.setdefault(filename, {})[lineno] = (sizes[i], 1)
+        snapshot = Snapshot([], 1, pid=pid, time=start + 60 * i)
+        snapshot.stats = stats
+        path = str(folder / ("syn%03d.ptm" % i))
+        snapshot.write(path)
+        paths.append(path)
+    return paths
+
+
+@needs_chromium
+def test_leak_view_ranks_steady_growth_only(browser, tmp_path):
+    # GIVEN lines that leak fast, leak slowly, jump once, go up and down,
+    # stay flat, and shrink
+    n = 20
+    lines = {
+        ("fast.py", 1): [100_000 + 50_000 * i for i in range(n)],
+        ("slow.py", 2): [5_000 + 1_000 * i + (i % 3) * 200 for i in range(n)],
+        ("step.py", 3): [1_000 if i < n // 2 else 900_000 for i in range(n)],
+        ("saw.py", 4): [(i % 4) * 200_000 + 10 for i in range(n)],
+        ("flat.py", 5): [300_000] * n,
+        ("shrink.py", 6): [2_000_000 - 50_000 * i for i in range(n)],
+    }
+    output = tmp_path / "leaks.html"
+    assert main(write_synthetic(tmp_path / "syn", lines)
+                + ["-o", str(output), "-q"]) == 0
+    # WHEN the page is opened
+    open_report(browser, str(output))
+    # THEN the leak view lists the two steady leaks, the faster first
+    names = browser.evaluate(
+        "Array.from(document.querySelectorAll('#leaks .leak .name'), "
+        "e => e.textContent)")
+    assert names == ["#1 fast.py:1", "#2 slow.py:2"]
+    # AND its rate is the slope: 50,000 bytes a minute = 2930 KiB an hour
+    facts = browser.evaluate(
+        "document.querySelector('#leaks .leak .muted').textContent")
+    assert facts.startswith("+2930 KiB/hour, R\u00b2 1.00")
+    # WHEN a leak is clicked THEN its history is shown
+    browser.click("#leaks .leak")
+    assert browser.evaluate(
+        "document.getElementById('history').data[0].y") == lines[
+            ("fast.py", 1)]
+    # AND the stacked chart's top series is the biggest at its peak
+    assert browser.evaluate(
+        "document.getElementById('stacked').data[0].name") == "shrink.py:6"
+    assert browser.console_errors() == []
+
+
+@needs_chromium
+def test_big_table_shows_rows_in_steps(browser, tmp_path):
+    # GIVEN 1,200 lines
+    lines = {("big%d.py" % (i // 100), i): [1000 + i, 2000 + i]
+             for i in range(1200)}
+    output = tmp_path / "big.html"
+    assert main(write_synthetic(tmp_path / "syn", lines)
+                + ["-o", str(output), "-q"]) == 0
+    open_report(browser, str(output))
+    # THEN the first 500 rows are shown, and the count says so
+    assert browser.evaluate(
+        "document.querySelectorAll('#table tbody tr').length") == 500
+    assert browser.evaluate(
+        "document.getElementById('rowcount').textContent") == \
+        "1,200 of 1,200 lines (first 500 shown)"
+    # WHEN "Show more" is clicked, twice THEN all of them, and no button
+    browser.click("#more")
+    assert browser.evaluate(
+        "document.querySelectorAll('#table tbody tr').length") == 1000
+    browser.click("#more")
+    assert browser.evaluate(
+        "document.querySelectorAll('#table tbody tr').length") == 1200
+    assert browser.evaluate("document.getElementById('more').hidden")
+    # AND the growth columns are exact: +1000 B since the first
+    assert set(column(browser, "first")) == {"1000"}
