@@ -83,7 +83,10 @@ def decode(data):
     out = {}
     for kind, layout in meta["layout"].items():
         n = layout["entries"]
-        sizes = array("d", raw[layout["sizes"]:layout["sizes"] + 8 * n])
+        code, width = (("I", 4) if layout["sizes_type"] == "uint32"
+                       else ("d", 8))
+        assert array(code).itemsize == width
+        sizes = array(code, raw[layout["sizes"]:layout["sizes"] + width * n])
         ids = array("i", raw[layout["ids"]:layout["ids"] + 4 * n])
         if sys.byteorder != "little":
             sizes.byteswap()
@@ -100,7 +103,7 @@ def decode(data):
                 for values in series.values():
                     values.append(values[-1] if values else 0)
                 for k in range(starts[s], starts[s + 1]):
-                    series[ids[k]][i] = sizes[k]
+                    series[ids[k]][i] = float(sizes[k])
             for values in series.values():
                 for i, value in enumerate(values):
                     if value is None:
@@ -703,3 +706,22 @@ def test_big_table_shows_rows_in_steps(browser, tmp_path):
     assert browser.evaluate("document.getElementById('more').hidden")
     # AND the growth columns are exact: +1000 B since the first
     assert set(column(browser, "first")) == {"1000"}
+
+
+@needs_chromium
+def test_sizes_beyond_4_gib_stay_exact(browser, tmp_path):
+    # GIVEN a line holding more than 4 GiB (the page's uint32 arrays
+    # cannot hold it: float64 ones are used)
+    huge = 6 * 2 ** 30 + 12345
+    lines = {("huge.py", 1): [huge, huge + 1], ("small.py", 2): [10, 20]}
+    paths = write_synthetic(tmp_path / "syn", lines)
+    data = model.build(model.load_snapshots(paths))
+    assert data.meta["layout"]["line"]["sizes_type"] == "float64"
+    assert decode(data)["line"][99][frame_id(data.meta, "huge.py", 1)] == \
+        [huge, huge + 1]
+    output = tmp_path / "huge.html"
+    assert main(paths + ["-o", str(output), "-q"]) == 0
+    # WHEN opened THEN the table shows the exact size
+    open_report(browser, str(output))
+    assert column(browser, "size") == [str(huge + 1), "20"]
+    assert column(browser, "previous") == ["1", "10"]

@@ -370,16 +370,24 @@ def build(series, pids=None, title=None, top=10, leaks=10,
 def _pack(groupings):
     """One gzip-compressed little-endian buffer with every array of
     ``groupings`` ({name: _Columns or None}), each 8-byte aligned, and the
-    layout telling the page where each array starts."""
+    layout telling the page where each array starts and its type: sizes
+    and counts as uint32 when they all fit (they nearly always do: 4 bytes
+    an entry instead of 8), else float64 (exact to 2**53)."""
     parts = []
     layout = {}
     offset = 0
     for name, columns in groupings.items():
         if columns is None:
             continue
-        entry = {"lengths": columns.lengths}
+        entry = {"lengths": columns.lengths, "entries": len(columns.ids)}
         for label, values in zip(("sizes", "counts", "ids"),
                                  columns.segments()):
+            if values.typecode == "d":
+                if _UINT32 and (not values or max(values) < 2 ** 32):
+                    values = array(_UINT32, map(int, values))
+                    entry[label + "_type"] = "uint32"
+                else:
+                    entry[label + "_type"] = "float64"
             if sys.byteorder != "little":
                 values = array(values.typecode, values)
                 values.byteswap()
@@ -391,8 +399,10 @@ def _pack(groupings):
             if padding:
                 parts.append(b"\0" * padding)
                 offset += padding
-        entry["entries"] = len(columns.ids)
         layout[name] = entry
-    # Level 1: the page opens the same; level 6 takes ~5x longer for a
-    # tenth less.
+    # Level 1: level 6 makes it 12% smaller in 9 times the time.
     return gzip.compress(b"".join(parts), compresslevel=1, mtime=0), layout
+
+
+# The array typecode of a 32-bit unsigned int here, if any.
+_UINT32 = next((code for code in "IL" if array(code).itemsize == 4), None)

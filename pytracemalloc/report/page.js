@@ -75,6 +75,11 @@
     return await new Response(stream).arrayBuffer();
   }
 
+  function numbers(layout, label) {
+    const type = layout[label + "_type"] === "uint32" ? Uint32Array : Float64Array;
+    return new type(BUFFER, layout[label], layout.entries);
+  }
+
   function columns(kind) {
     const layout = META.layout[kind];
     const entries = layout.entries;
@@ -83,8 +88,8 @@
       starts[s + 1] = starts[s] + layout.lengths[s];
     }
     return {
-      sizes: new Float64Array(BUFFER, layout.sizes, entries),
-      counts: new Float64Array(BUFFER, layout.counts, entries),
+      sizes: numbers(layout, "sizes"),
+      counts: numbers(layout, "counts"),
       ids: new Int32Array(BUFFER, layout.ids, entries),
       starts: starts,
     };
