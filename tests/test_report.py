@@ -725,3 +725,44 @@ def test_sizes_beyond_4_gib_stay_exact(browser, tmp_path):
     open_report(browser, str(output))
     assert column(browser, "size") == [str(huge + 1), "20"]
     assert column(browser, "previous") == ["1", "10"]
+
+
+@needs_chromium
+def test_file_names_are_text_not_html(browser, tmp_path):
+    # GIVEN a file name that is also HTML, growing so that it is in every
+    # view (charts, leak view, table, history)
+    name = "<img src=x onerror=\"document.title='owned'\">&amp;.py"
+    lines = {(name, 1): [1000 * (i + 1) for i in range(5)],
+             ("plain.py", 2): [500] * 5}
+    output = tmp_path / "names.html"
+    assert main(write_synthetic(tmp_path / "syn", lines)
+                + ["-o", str(output), "-q", "--title", "<b>mine</b>"]) == 0
+    open_report(browser, str(output))
+    browser.click("#table tbody tr")
+    # THEN it is shown as it is, nothing of it runs or becomes an element
+    assert browser.evaluate("document.title") == "<b>mine</b>"
+    assert browser.evaluate("document.querySelectorAll('img').length") == 0
+    assert column(browser, "name")[0] == name + ":1"
+    assert browser.evaluate(
+        "document.querySelector('#leaks .leak .name').textContent") == \
+        "#1 " + name + ":1"
+    assert browser.console_errors() == []
+
+
+@needs_chromium
+def test_snapshots_with_nothing_traced(browser, tmp_path):
+    # GIVEN snapshots of a process that traced nothing
+    paths = []
+    for i in range(2):
+        snapshot = Snapshot([], 1, pid=5, time=1_800_000_000 + i)
+        paths.append(str(tmp_path / ("empty%d.ptm" % i)))
+        snapshot.write(paths[-1])
+    output = tmp_path / "empty.html"
+    assert main(paths + ["-o", str(output), "-q"]) == 0
+    # THEN the page opens, with empty views and no error
+    open_report(browser, str(output))
+    assert browser.evaluate(
+        "document.getElementById('rowcount').dataset.total") == "0"
+    assert browser.evaluate(
+        "document.getElementById('memory').data[0].y") == [0, 0]
+    assert browser.console_errors() == []
