@@ -206,6 +206,19 @@ def test_only_changes_are_stored(tmp_path):
     assert lines[frame_id(data.meta, "b.py", 3)] == [7, 7, 0]
 
 
+def test_sites_on_the_same_line_add_up(tmp_path):
+    # GIVEN a hand-made file with two one-frame sites on the same line
+    snapshot = Snapshot([((("a.py", 1),), 10, 1), ((("a.py", 1),), 5, 2),
+                         ((("b.py", 2),), 7, 1)], 1, pid=3, time=1000.0)
+    path = str(tmp_path / "twice.ptm")
+    snapshot.write(path)
+    # WHEN built THEN the line holds both
+    data = model.build(model.load_snapshots([path]))
+    lines = decode(data)["line"][3]
+    assert lines[frame_id(data.meta, "a.py", 1)] == [15]
+    assert lines[frame_id(data.meta, "b.py", 2)] == [7]
+
+
 def test_snapshots_are_ordered_by_time_not_by_argument(tmp_path, series):
     # GIVEN the files in reverse order
     data = model.build(model.load_snapshots(series[::-1]))

@@ -102,20 +102,40 @@ class LoadedSnapshot:
         self.tracemalloc_memory = snapshot.tracemalloc_memory
         self.user_data = snapshot.user_data or []
         self.source = (os.getpid(), table.session)
-        # The snapshot's own grouping of its sites (frames most recent
-        # first): one entry per line, and per traceback when deep.
-        sites = snapshot._sites
-        self.traced_size = sum(site[1] for site in sites)
-        self.traced_count = sum(site[2] for site in sites)
-        if include:
-            snapshot.filter_filenames(include, True)
-        if exclude:
-            snapshot.filter_filenames(exclude, False)
+        sites = snapshot._sites  # (frames most recent first, size, count)
+        sizes = [site[1] for site in sites]
+        counts = [site[2] for site in sites]
+        self.traced_size = sum(sizes)
+        self.traced_count = sum(counts)
+        if include or exclude:
+            if include:
+                snapshot.filter_filenames(include, True)
+            if exclude:
+                snapshot.filter_filenames(exclude, False)
+            sites = snapshot._sites
+            sizes = [site[1] for site in sites]
+            counts = [site[2] for site in sites]
         new_frames = self.new_frames = []
-        self.lines = _columns(snapshot._group("lineno", False),
-                              lambda key: table.frame(key[0], new_frames))
+        tracebacks = [site[0] for site in sites]
+        deep = bool(tracebacks) and max(map(len, tracebacks)) > 1
+        ids = None
+        if not deep:
+            # One frame per site: the sites are the lines, unless a line
+            # has several sites (only a hand-made file can have that).
+            lines = [frames[0] for frames in tracebacks]
+            ids = list(map(table.frames.get, lines))
+            if None in ids:
+                ids = [table.frame(frame, new_frames) for frame in lines]
+            if len(set(ids)) != len(ids):
+                ids = None
+        if ids is not None:
+            self.lines = (array("i", ids), array("d", sizes),
+                          array("d", counts))
+        else:
+            self.lines = _columns(snapshot._group("lineno", False),
+                                  lambda key: table.frame(key[0], new_frames))
         self.tracebacks = self.new_tracebacks = None
-        if any(len(site[0]) > 1 for site in snapshot._sites):
+        if deep:
             new = self.new_tracebacks = []
             self.tracebacks = _columns(
                 snapshot._group("traceback", False),
