@@ -18,6 +18,7 @@ of frame ids, most recent first.
 
 import gzip
 import itertools
+import operator
 import os
 import sys
 import time
@@ -258,25 +259,30 @@ class _Columns:
 
     def add(self, current, previous):
         """Append the entries of ``current`` ((ids, sizes, counts) arrays)
-        that differ from ``previous`` (what this returned for the same
-        process's last snapshot, or None), and a zero entry for each id
-        gone since.  Returns what the next call needs as ``previous``."""
+        that differ from ``previous`` (the same process's last snapshot,
+        or None), and a zero entry for each id gone since."""
         ids, sizes, counts = current
-        entries = set(zip(ids, sizes, counts))
-        present = set(ids)
         if previous is None:
-            rows = list(entries)
+            rows = list(zip(ids, sizes, counts))
+        elif previous[0] == ids:
+            # The same lines in the same order (the usual case: a site
+            # table changes little between two snapshots): compare the
+            # arrays side by side, in C.
+            changed = itertools.compress(range(len(ids)), map(
+                operator.or_, map(operator.ne, sizes, previous[1]),
+                map(operator.ne, counts, previous[2])))
+            rows = [(ids[i], sizes[i], counts[i]) for i in changed]
         else:
-            # Set operations, in C: a snapshot of 10,000 lines is mostly
-            # the previous one.
-            rows = list(entries - previous[0])
-            rows.extend((ident, 0.0, 0.0) for ident in previous[1] - present)
+            rows = list(set(zip(ids, sizes, counts))
+                        - set(zip(*previous)))
+            rows.extend((ident, 0.0, 0.0)
+                        for ident in set(previous[0]).difference(ids))
         rows.sort()  # the same page for the same files
         self.ids.extend([row[0] for row in rows])
         self.sizes.extend([row[1] for row in rows])
         self.counts.extend([row[2] for row in rows])
         self.lengths.append(len(rows))
-        return entries, present
+        return current
 
     def segments(self):
         return [self.sizes, self.counts, self.ids]
