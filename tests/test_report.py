@@ -336,6 +336,21 @@ def test_bad_files_are_named_on_stderr_and_left_out(tmp_path, series, capsys):
     assert meta["left_out"] == err
 
 
+def test_a_directory_stands_for_its_files(tmp_path, series, capsys):
+    # GIVEN a directory of snapshots (and a subdirectory, a hidden file)
+    folder = tmp_path / "snapshots"
+    (folder / "sub").mkdir(parents=True)
+    for path in series:
+        (folder / os.path.basename(path)).write_bytes(open(path, "rb").read())
+    (folder / ".hidden").write_bytes(b"junk")
+    output = tmp_path / "report.html"
+    # WHEN it is given THEN its files are the series
+    assert main([str(folder), "-o", str(output)]) == 0
+    err = capsys.readouterr().err
+    assert "%d snapshots of 1 process written" % ROUNDS in err
+    assert "files left out" not in err
+
+
 def test_no_snapshot_at_all_is_an_error(tmp_path, capsys):
     # GIVEN only unreadable files
     corrupt = tmp_path / "corrupt.ptm"

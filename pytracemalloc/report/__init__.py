@@ -43,7 +43,8 @@ def make_parser():
                     "leaks, the latest snapshot.  Opens offline.")
     parser.add_argument("files", metavar="FILE", nargs="+",
                         help="snapshot files (Snapshot.write, TakeSnapshot, "
-                             "Snapshot.dump), in any order")
+                             "Snapshot.dump), in any order; a directory "
+                             "stands for the files in it")
     parser.add_argument("-o", "--output", metavar="HTML",
                         default="report.html",
                         help="the page to write (default: report.html)")
@@ -87,7 +88,8 @@ def write_report(files, output, *, include=(), exclude=(), pids=(),
     else:
         report_errors = False
     start = len(errors)
-    loaded = model.load_snapshots(files, include, exclude, jobs, errors)
+    loaded = model.load_snapshots(_expand(files), include, exclude, jobs,
+                                  errors)
     if report_errors:
         for error in errors[start:]:
             sys.stderr.write(error + "\n")
@@ -96,6 +98,23 @@ def write_report(files, output, *, include=(), exclude=(), pids=(),
                        left_out=errors[start:])
     _write_atomically(output, page.render(data, library).encode("utf-8"))
     return data
+
+
+def _expand(paths):
+    """``paths`` with each directory replaced by the files in it (not its
+    subdirectories, nor hidden files): a week of snapshots is more names
+    than a command line holds."""
+    files = []
+    for path in paths:
+        if os.path.isdir(path):
+            with os.scandir(path) as entries:
+                files.extend(sorted(
+                    entry.path for entry in entries
+                    if not entry.name.startswith(".")
+                    and entry.is_file()))
+        else:
+            files.append(path)
+    return files
 
 
 def _write_atomically(path, data):
