@@ -26,8 +26,9 @@ ROUNDS = 6
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
     CHROMIUM is None,
-    reason="chromium is not installed and could not be (make test installs "
-           "Debian's chromium package with apt-get)")
+    reason="no chromium on PATH (make test installs Debian's chromium "
+           "package with apt-get, and these tests are skipped only where it "
+           "cannot be installed)")
 
 
 def write_series(folder, rounds=ROUNDS, nframe=1, prefix="s"):
@@ -421,6 +422,26 @@ def test_module_runs_as_a_command(tmp_path, series):
     assert output.stat().st_size > len(page.chart_library())
 
 
+def test_demo_ends_with_its_report(tmp_path):
+    # WHEN the demo of make demo runs
+    output = tmp_path / "demo.html"
+    root = os.path.dirname(os.path.dirname(pytracemalloc.__file__))
+    env = dict(os.environ, PYTHONPATH=root)
+    done = subprocess.run(
+        [sys.executable, os.path.join(root, "examples", "demo.py"),
+         str(output)], capture_output=True, text=True, timeout=180, env=env)
+    # THEN its last line is the path of the report it wrote
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "report: %s" % output
+    html = output.read_text(encoding="utf-8")
+    meta = json.loads(re.search(
+        r'<script type="application/json" id="report-meta">(.*?)</script>',
+        html, re.S).group(1))
+    assert len(meta["snapshots"]) >= 2
+    assert any(name.endswith(os.path.join("examples", "leaky.py"))
+               for name in meta["filenames"])
+
+
 def test_script_text_cannot_end_the_script_element():
     text = page._script_text('a = "</script><!-- x"; b = "</SCRIPT >"')
     assert "</script" not in text.lower() and "<!--" not in text
@@ -703,6 +724,13 @@ def test_leak_view_ranks_steady_growth_only(browser, tmp_path):
     assert browser.evaluate(
         "document.getElementById('history').data[0].y") == lines[
             ("fast.py", 1)]
+    # WHEN the second one gets Enter from the keyboard THEN its history
+    browser.evaluate("document.querySelectorAll('#leaks .leak')[1].focus()")
+    for kind in ("keyDown", "keyUp"):
+        browser.call("Input.dispatchKeyEvent", type=kind, key="Enter",
+                     code="Enter", windowsVirtualKeyCode=13)
+    assert browser.evaluate(
+        "document.getElementById('history-title').textContent") == "slow.py:2"
     # AND the stacked chart's top series is the biggest at its peak
     assert browser.evaluate(
         "document.getElementById('stacked').data[0].name") == "shrink.py:6"

@@ -369,7 +369,11 @@
       const spark = document.createElement("div");
       spark.className = "spark";
       card.append(name, facts, spark);
+      card.tabIndex = 0;
       card.addEventListener("click", () => select(j));
+      card.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") select(j);
+      });
       box.appendChild(card);
       return { j: j, spark: spark };
     });
@@ -490,7 +494,11 @@
         td.dataset.value = String(value);
         tr.appendChild(td);
       }
+      tr.tabIndex = 0;
       tr.addEventListener("click", () => select(row.j));
+      tr.addEventListener("keydown", (event) => {
+        if (event.key === "Enter") select(row.j);
+      });
       fragment.appendChild(tr);
     }
     tbody.replaceChildren(fragment);
