@@ -516,6 +516,10 @@ def test_page_opens_with_its_series_and_no_errors(browser, report_page,
     assert len(options) == 2
     assert browser.evaluate(
         "document.getElementById('memory').data[0].x.length") == ROUNDS
+    # AND a button puts the memory chart on a log axis
+    browser.click("#memory .updatemenu-button:nth-of-type(2)")
+    assert browser.wait_for(
+        "document.getElementById('memory').layout.yaxis.type === 'log'")
     shot = browser.screenshot(str(tmp_path / "report.png"))
     with open(shot, "rb") as file:
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"

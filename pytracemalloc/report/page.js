@@ -304,7 +304,18 @@
                                                    line: { dash: "dot" } }));
       }
     }
-    const layout = baseLayout();
+    const layout = baseLayout({
+      // Process memory often dwarfs what Python holds: a log axis shows both.
+      updatemenus: [{
+        type: "buttons", direction: "left", showactive: true, active: 0,
+        x: 0, xanchor: "left", y: 1.12, yanchor: "bottom", pad: { r: 4, t: 0 },
+        buttons: [
+          { label: "linear", method: "relayout", args: [{ "yaxis.type": "linear" }] },
+          { label: "log", method: "relayout", args: [{ "yaxis.type": "log" }] },
+        ],
+      }],
+    });
+    layout.margin = Object.assign({}, layout.margin, { t: 34 });
     if (other) {
       layout.yaxis2 = { overlaying: "y", side: "right", title: { text: "value" },
                         rangemode: "tozero" };
