@@ -83,6 +83,7 @@ bench: build
 	$(PIP) install memray || echo "bench: memray cannot be installed here: skipped"
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/scale.py
+	$(PYTHON) bench/numpy_alloc.py
 
 # The HTML report at 1,000 snapshots x 10,000 lines: build and open times.
 bench-report: build chromium

@@ -17,11 +17,16 @@ import os
 import sys
 import time
 
-from pytracemalloc.cli import _Parser, add_filename_filters
 
 __all__ = ["main", "make_parser", "write_report"]
 
 _GROUPINGS = ("line", "file", "traceback")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, exit 2: the usage errors of a command-line tool.
+        self.exit(2, "%s: error: %s\n" % (self.prog, message))
 
 
 def _count(text):
@@ -57,7 +62,13 @@ def make_parser():
     parser.add_argument("--group-by", choices=_GROUPINGS, default="line",
                         help="what the page groups by first: line, file or "
                              "traceback (a switch on the page)")
-    add_filename_filters(parser)
+    parser.add_argument("--include", metavar="MATCH", action="append",
+                        default=[],
+                        help="only filenames matching MATCH (fnmatch); "
+                             "repeatable, as python -m pytracemalloc")
+    parser.add_argument("--exclude", metavar="MATCH", action="append",
+                        default=[],
+                        help="no filenames matching MATCH; repeatable")
     parser.add_argument("--pid", type=int, action="append", default=[],
                         help="only the snapshots of this process; "
                              "repeatable (default: every process, chosen "
