@@ -826,3 +826,44 @@ def test_snapshots_with_nothing_traced(browser, tmp_path):
     assert browser.evaluate(
         "document.getElementById('memory').data[0].y") == [0, 0]
     assert browser.console_errors() == []
+
+
+NUMPY_CHILD = """if True:
+    import sys, time, pytracemalloc
+    pytracemalloc.enable()
+    import numpy
+    arrays = []
+    for i in range(3):
+        arrays.append(numpy.ones(1_000_000, dtype=numpy.uint8))
+        pytracemalloc.Snapshot.create().write(sys.argv[1] + "/np%d.ptm" % i)
+        time.sleep(0.01)
+"""
+
+
+@needs_chromium
+def test_numpy_array_data_is_a_series_of_its_own(browser, tmp_path):
+    pytest.importorskip("numpy", reason="no numpy for this interpreter "
+                        "(tests/requirements.txt installs it wherever PyPI "
+                        "has a wheel)")
+    # GIVEN a process whose numpy arrays grow by 1 MB a snapshot
+    folder = tmp_path / "np"
+    folder.mkdir()
+    subprocess.run([sys.executable, "-c", NUMPY_CHILD, str(folder)],
+                   check=True, timeout=120)
+    paths = sorted(str(p) for p in folder.glob("np*.ptm"))
+    # WHEN reported
+    data = model.build(model.load_snapshots(paths))
+    arrays = [s["domains"]["numpy array data"] for s in data.meta["snapshots"]]
+    # THEN the array data of each snapshot is there, apart
+    assert [b - a for a, b in zip(arrays, arrays[1:])] == [1_000_000] * 2
+    assert all(s["traced"] > s["domains"]["numpy array data"]
+               for s in data.meta["snapshots"])
+    output = tmp_path / "np.html"
+    assert main(paths + ["-o", str(output), "-q"]) == 0
+    open_report(browser, str(output))
+    assert browser.evaluate(
+        "document.getElementById('memory').data.map(t => t.name)") == [
+            "traced", "process memory", "numpy array data"]
+    assert browser.evaluate(
+        "document.getElementById('memory').data[2].y") == arrays
+    assert browser.console_errors() == []

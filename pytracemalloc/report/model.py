@@ -24,7 +24,7 @@ import sys
 import time
 from array import array
 
-from pytracemalloc.snapshot import Snapshot, SnapshotLoadError
+from pytracemalloc.snapshot import NUMPY_DOMAIN, Snapshot, SnapshotLoadError
 
 __all__ = ["LoadedSnapshot", "NoSnapshotError", "ReportData", "Series",
            "load_snapshots", "build"]
@@ -91,8 +91,8 @@ class LoadedSnapshot:
 
     __slots__ = ("path", "pid", "time", "timestamp", "process_memory",
                  "tracemalloc_memory", "user_data", "traced_size",
-                 "traced_count", "source", "new_frames", "new_tracebacks",
-                 "lines", "tracebacks")
+                 "traced_count", "domains", "source", "new_frames",
+                 "new_tracebacks", "lines", "tracebacks")
 
     def __init__(self, path, snapshot, table, include=(), exclude=()):
         self.path = path
@@ -108,6 +108,13 @@ class LoadedSnapshot:
         counts = [site[2] for site in sites]
         self.traced_size = sum(sizes)
         self.traced_count = sum(counts)
+        # Blocks that extensions report in their own domain (numpy's array
+        # data...): {name: size}, besides CPython's allocators (domain 0).
+        self.domains = {}
+        for site in sites:
+            if len(site) > 3 and site[3]:
+                name = _domain_name(site[3])
+                self.domains[name] = self.domains.get(name, 0) + site[1]
         if include or exclude:
             if include:
                 snapshot.filter_filenames(include, True)
@@ -142,6 +149,12 @@ class LoadedSnapshot:
                 snapshot._group("traceback", False),
                 lambda oldest_first: table.traceback(oldest_first[::-1],
                                                      new_frames, new))
+
+
+def _domain_name(domain):
+    if domain == NUMPY_DOMAIN:
+        return "numpy array data"
+    return "domain %d" % domain
 
 
 def _load_one(task):
@@ -363,6 +376,7 @@ def build(series, pids=None, title=None, top=10, leaks=10,
                 "blocks": snapshot.traced_count,
                 "process_memory": snapshot.process_memory,
                 "tracemalloc_memory": snapshot.tracemalloc_memory,
+                "domains": snapshot.domains,
                 "user": user,
             }
 

@@ -292,6 +292,13 @@
     if (snaps.some((s) => s.process_memory !== null)) {
       traces.push(sizeTrace("process memory", x, snaps.map((s) => s.process_memory)));
     }
+    const domains = [];
+    for (const s of snaps) {
+      for (const name in s.domains) if (!domains.includes(name)) domains.push(name);
+    }
+    for (const name of domains) {
+      traces.push(sizeTrace(name, x, snaps.map((s) => s.domains[name] || 0)));
+    }
     let other = false;
     for (const user of META.user_series) {
       if (!snaps.some((s) => user.title in s.user)) continue;
