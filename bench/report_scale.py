@@ -66,8 +66,8 @@ def _write_chunk(args):
         for i, (kind, base, rate) in enumerate(kinds):
             if kind == "steady":
                 if rng.random() < churn:
-                    sizes[i] = max(0, sizes[i] + rng.randint(-base // 4,
-                                                            base // 4))
+                    step = rng.randint(-base // 4, base // 4)
+                    sizes[i] = max(0, sizes[i] + step)
             elif kind == "noisy":
                 sizes[i] = int(base * rng.uniform(0.5, 1.5))
             elif kind == "leak":

@@ -43,7 +43,9 @@ _LONG_TASKS = """
 window.__longTasks = [];
 try {
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
+    for (const entry of list.getEntries()) {
+      window.__longTasks.push(entry.duration);
+    }
   }).observe({ type: "longtask", buffered: true });
 } catch (e) {}
 """

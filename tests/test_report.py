@@ -159,8 +159,9 @@ def test_growing_line_series_is_in_the_data(series):
         assert entry["file"] == path
         assert entry["traced"] == sum(size for lines in snapshot.stats.values()
                                       for size, _ in lines.values())
-        assert entry["user"] == {"Video memory": 1000 * (series.index(path) + 1),
-                                 "Requests": 3 * series.index(path)}
+        i = series.index(path)
+        assert entry["user"] == {"Video memory": 1000 * (i + 1),
+                                 "Requests": 3 * i}
     assert meta["user_series"] == [{"title": "Video memory", "format": "size"},
                                    {"title": "Requests", "format": "int"}]
     # AND the growing line's sizes, snapshot after snapshot
@@ -193,8 +194,10 @@ def test_only_changes_are_stored(tmp_path):
         path = str(tmp_path / ("%d.ptm" % t))
         s.write(path)
         return path
-    paths = [snap(1000, {"a.py": {1: (10, 1), 2: (50, 5)}, "b.py": {3: (7, 1)}}),
-             snap(1060, {"a.py": {1: (20, 2), 2: (50, 5)}, "b.py": {3: (7, 1)}}),
+    paths = [snap(1000, {"a.py": {1: (10, 1), 2: (50, 5)},
+                         "b.py": {3: (7, 1)}}),
+             snap(1060, {"a.py": {1: (20, 2), 2: (50, 5)},
+                         "b.py": {3: (7, 1)}}),
              snap(1120, {"a.py": {1: (20, 2), 2: (50, 5)}})]
     # WHEN built
     data = model.build(model.load_snapshots(paths))
@@ -271,7 +274,8 @@ def test_include_and_exclude_filter_the_lines(series):
     assert names == {HELPER_FILE}
     snapshot = Snapshot.load(series[-1])
     assert data.meta["snapshots"][-1]["traced"] == sum(
-        size for lines in snapshot.stats.values() for size, _ in lines.values())
+        size for lines in snapshot.stats.values()
+        for size, _ in lines.values())
     # WHEN conftest.py is excluded THEN it is gone
     data = model.build(model.load_snapshots(series, exclude=["*conftest.py"]))
     assert HELPER_FILE not in data.meta["filenames"]

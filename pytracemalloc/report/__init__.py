@@ -87,10 +87,11 @@ def write_report(files, output, *, include=(), exclude=(), pids=(),
                  errors=None):
     """Read ``files`` and write the page to ``output``.  Returns the
     ``ReportData``.  Unreadable files are left out, their one-line reasons
-    appended to ``errors`` (or written to stderr).  Raises ``NoSnapshotError``
-    (a ``ValueError``) when no snapshot is left, ``ChartLibraryMissing`` without plotly,
-    ``OSError`` when ``output`` cannot be written (an existing file of that
-    name is then left intact)."""
+    appended to ``errors`` (or written to stderr).  Raises
+    ``NoSnapshotError`` (a ``ValueError``) when no snapshot is left,
+    ``ChartLibraryMissing`` without plotly, ``OSError`` when ``output``
+    cannot be written (an existing file of that name is then left
+    intact).  A directory in ``files`` stands for the files in it."""
     from pytracemalloc.report import model, page
     library = page.chart_library()  # before the long part: fail early
     if errors is None:
@@ -173,8 +174,8 @@ def main(argv=None):
         for error in errors:
             sys.stderr.write(error + "\n")
         if errors:
-            why = "%d of %d files could not be read" % (len(errors),
-                                                       len(options.files))
+            why = "%d of %d files could not be read" % (
+                len(errors), len(options.files))
         else:
             why = "no snapshot of the processes %s" % ", ".join(
                 map(str, options.pid))
