@@ -490,9 +490,11 @@ def column(browser, key):
         % json.dumps(key))
 
 
-def wait_rows_settle(browser, total_before):
-    browser.wait_for("document.getElementById('rowcount').dataset.total "
-                     "!== %s" % json.dumps(str(total_before)))
+def filter_rows(browser, text):
+    """Type ``text`` into the filter box; return once the table shows it
+    (the page waits for the typing to pause)."""
+    browser.type_into("#filter", text)
+    browser.wait_for("window.report.state.filter === %s" % json.dumps(text))
 
 
 @needs_chromium
@@ -573,21 +575,26 @@ def test_filter_box_keeps_matching_files(browser, report_page):
     total = int(browser.evaluate(
         "document.getElementById('rowcount').dataset.total"))
     # WHEN a pattern is typed
-    browser.type_into("#filter", "*conftest.py")
-    wait_rows_settle(browser, total)
-    # THEN only that file's lines remain
+    filter_rows(browser, "*conftest.py")
+    # THEN only that file's lines remain, and the count says so
     names = column(browser, "name")
     assert names and all(n.startswith(HELPER_FILE + ":") for n in names)
-    # WHEN it is turned into an exclusion THEN that file is gone
-    browser.type_into("#filter", "-*conftest.py")
-    wait_rows_settle(browser, len(names))
-    names = column(browser, "name")
-    assert names and not any(n.startswith(HELPER_FILE + ":") for n in names)
+    assert browser.evaluate(
+        "document.getElementById('rowcount').dataset.total") == str(len(names))
+    # WHEN it is turned into an exclusion THEN that file is gone, the rest
+    # is there
+    filter_rows(browser, "-*conftest.py")
+    others = column(browser, "name")
+    assert browser.evaluate(
+        "document.getElementById('rowcount').dataset.total") == str(
+            total - len(names))
+    assert not any(n.startswith(HELPER_FILE + ":") for n in others)
     # WHEN a pattern matches nothing THEN no row
-    browser.type_into("#filter", "*no-such-file-anywhere*")
-    wait_rows_settle(browser, int(browser.evaluate(
-        "document.getElementById('rowcount').dataset.total")))
+    filter_rows(browser, "*no-such-file-anywhere*")
     assert column(browser, "name") == []
+    # WHEN a word without a wildcard is typed THEN it matches as a part
+    filter_rows(browser, "conftest")
+    assert column(browser, "name") == names
 
 
 @needs_chromium
@@ -595,10 +602,7 @@ def test_click_on_a_line_shows_its_history_and_traceback(browser,
                                                          report_page):
     path, data = report_page
     open_report(browser, path)
-    browser.type_into("#filter", "*conftest.py")
-    browser.wait_for("Array.from(document.querySelectorAll('#table tbody tr'))"
-                     ".every(tr => tr.cells[0].textContent.includes"
-                     "('conftest.py'))")
+    filter_rows(browser, "*conftest.py")
     name = "%s:%d" % (HELPER_FILE, MALLOC_LINE)
     row = browser.evaluate(
         "Array.from(document.querySelectorAll('#table tbody tr'))"
