@@ -233,8 +233,14 @@ def load_snapshots(paths, include=(), exclude=(), jobs=None, errors=None):
     jobs = max(1, min(jobs, len(tasks) // _MIN_FILES_PER_JOB))
     series = Series()
     if jobs > 1:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
-        pool = ProcessPoolExecutor(max_workers=jobs)
+        # Not fork: the caller may have threads (a timer, a test's
+        # watchdog), and a forked child can deadlock on a lock they held.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context(
+            "forkserver" if "forkserver" in methods else "spawn")
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
         chunksize = max(1, min(16, len(tasks) // (4 * jobs)))
         results = pool.map(_load_one, tasks, chunksize=chunksize)
     else:
