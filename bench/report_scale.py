@@ -21,6 +21,7 @@ import glob
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -119,16 +120,14 @@ def main():
     output = os.path.join(folder, "report.html")
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep
                + os.environ.get("PYTHONPATH", ""))
-    import resource
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pytracemalloc.report", "-q",
-                    "-o", output] + files, check=True, env=env, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "pytracemalloc.report",
+                           "-o", output] + files, check=True, env=env,
+                          timeout=600, stderr=subprocess.PIPE, text=True)
     build = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime
-                                                - before.ru_stime)
+    # The command's own summary gives the CPU time of all its processes.
+    cpu = float(re.search(r"\(([\d.]+) s of CPU\)", done.stderr).group(1))
     size = os.path.getsize(output)
     # The machine's load says how far the wall time is from an idle one.
     print("build: %.1f s wall, %.1f s CPU (its loader processes included; "

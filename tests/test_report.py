@@ -308,7 +308,10 @@ def test_main_writes_the_page(tmp_path, series, capsys):
     # THEN status 0, one summary line, a page with everything inlined
     assert status == 0
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1 and "%d snapshots of 1 process" % ROUNDS in err[0]
+    assert len(err) == 1 and re.fullmatch(
+        r"python -m pytracemalloc report: %d snapshots of 1 process written "
+        r"into %s in \d+\.\d s \(\d+\.\d s of CPU\)"
+        % (ROUNDS, re.escape(str(output))), err[0])
     html = output.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
     assert page.chart_library() in html

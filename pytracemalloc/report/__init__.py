@@ -156,6 +156,7 @@ def main(argv=None):
     prog = "python -m pytracemalloc report"
     options = make_parser().parse_args(argv)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     errors = []
 
     def warn(message):
@@ -191,11 +192,13 @@ def main(argv=None):
         sys.stderr.write(error + "\n")
     if not options.quiet:
         meta = data.meta
-        warn("%d snapshots of %d process%s%s written into %s in %.1f s"
+        cpu = time.process_time() - cpu_started + data.loader_cpu
+        warn("%d snapshots of %d process%s%s written into %s in %.1f s "
+             "(%.1f s of CPU)"
              % (len(meta["snapshots"]), len(meta["processes"]),
                 "" if len(meta["processes"]) == 1 else "es",
                 " (%d files left out)" % len(errors) if errors else "",
-                options.output, time.perf_counter() - started))
+                options.output, time.perf_counter() - started, cpu))
     return 0
 
 

@@ -92,7 +92,7 @@ class LoadedSnapshot:
     __slots__ = ("path", "pid", "time", "timestamp", "process_memory",
                  "tracemalloc_memory", "user_data", "traced_size",
                  "traced_count", "domains", "source", "new_frames",
-                 "new_tracebacks", "lines", "tracebacks")
+                 "new_tracebacks", "lines", "tracebacks", "cpu")
 
     def __init__(self, path, snapshot, table, include=(), exclude=()):
         self.path = path
@@ -103,6 +103,7 @@ class LoadedSnapshot:
         self.tracemalloc_memory = snapshot.tracemalloc_memory
         self.user_data = snapshot.user_data or []
         self.source = (os.getpid(), table.session)
+        self.cpu = 0.0  # seconds of CPU its loader spent on it
         sites = snapshot._sites  # (frames most recent first, size, count)
         sizes = [site[1] for site in sites]
         counts = [site[2] for site in sites]
@@ -160,12 +161,15 @@ def _domain_name(domain):
 def _load_one(task):
     """(LoadedSnapshot, None) or (None, one-line error) for one file."""
     path, include, exclude, session = task
+    started = time.process_time()
     try:
         snapshot = Snapshot.load(path)
     except SnapshotLoadError as exc:
         return None, str(exc)
-    return LoadedSnapshot(path, snapshot, _local_table(session), include,
-                          exclude), None
+    loaded = LoadedSnapshot(path, snapshot, _local_table(session), include,
+                            exclude)
+    loaded.cpu = time.process_time() - started
+    return loaded, None
 
 
 def _number(numbers, items, item):
@@ -184,6 +188,8 @@ class Series:
 
     def __init__(self):
         self.snapshots = []
+        # Seconds of CPU spent in loader processes (not in this one).
+        self.loader_cpu = 0.0
         self.frames = []
         self.tracebacks = []
         self._frame_ids = {}
@@ -214,6 +220,8 @@ class Series:
                                  sizes, counts)
         loaded.new_frames = loaded.new_tracebacks = None
         self.snapshots.append(loaded)
+        if loaded.source[0] != os.getpid():
+            self.loader_cpu += loaded.cpu
 
 
 def load_snapshots(paths, include=(), exclude=(), jobs=None, errors=None):
@@ -311,9 +319,10 @@ class ReportData:
     """Everything the page shows, as ``meta`` (JSON-able) and ``blob``
     (bytes)."""
 
-    def __init__(self, meta, blob):
+    def __init__(self, meta, blob, loader_cpu=0.0):
         self.meta = meta
         self.blob = blob
+        self.loader_cpu = loader_cpu
 
 
 def _local_time(when):
@@ -410,7 +419,7 @@ def build(series, pids=None, title=None, top=10, leaks=10,
                         for name, fmt in user_titles.items()],
         "layout": layout,
     }
-    return ReportData(meta, blob)
+    return ReportData(meta, blob, series.loader_cpu)
 
 
 def _pack(groupings):
