@@ -33,7 +33,13 @@ def start_from_environment(environ=os.environ):
         return None
     import pytracemalloc  # registers the exit hook
     pytracemalloc.enable(nframe)
-    sys.stderr.write("tracemalloc enabled\n")
+    if environ.get("PYTRACEMALLOC_RUN_DIR"):
+        # A child of `python -m pytracemalloc run`: it records its own
+        # snapshots into its parent's directory, silently.
+        from pytracemalloc import run
+        run.start_child(environ)
+    else:
+        sys.stderr.write("tracemalloc enabled\n")
     return nframe
 
 
