@@ -24,8 +24,9 @@ subcommands:
 
 
 def _report(argv):
+    import importlib
     try:
-        from pytracemalloc import report
+        report = importlib.import_module("pytracemalloc.report")
     except ModuleNotFoundError as exc:
         if exc.name not in ("pytracemalloc.report",):
             raise

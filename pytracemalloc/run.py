@@ -311,7 +311,8 @@ def _report(final):
 
 def _write_html(options):
     import glob
-    from pytracemalloc import report
+    import importlib
+    report = importlib.import_module("pytracemalloc.report")
     files = sorted(glob.glob(os.path.join(options.output, "*.snapshot")))
     if not files:
         sys.stderr.write("pytracemalloc: no snapshot to report: %s not "
@@ -461,8 +462,9 @@ def main(argv=None):
                          % (PROG, os.path.abspath(options.target), hint))
         return 2
     if options.html:
+        import importlib
         try:
-            from pytracemalloc import report  # noqa: F401
+            importlib.import_module("pytracemalloc.report")
         except ImportError as exc:
             sys.stderr.write("%s: error: --html needs the report command, "
                              "which cannot be loaded here: %s\n"
