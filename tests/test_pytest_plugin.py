@@ -37,8 +37,12 @@ def pt(pytester, monkeypatch):
 
 
 def run(pytester, *args):
+    # pytest-memray, where installed (make bench installs it), would make
+    # --pytracemalloc refuse to start: it is off here but in the test of
+    # that refusal, which loads a stand-in of it.
     return pytester.runpytest_subprocess(*PLUGIN, "-p", "no:cacheprovider",
-                                         *args, timeout=TIMEOUT)
+                                         "-p", "no:memray", *args,
+                                         timeout=TIMEOUT)
 
 
 TESTS = """\
