@@ -139,7 +139,12 @@ def pytest_configure(config):
             "setting pytracemalloc = true)")
     try:
         import pytracemalloc
-    except ImportError as exc:
+        if not pytracemalloc.is_enabled():
+            # a probe: tracing starts at the first test, in the process
+            # that runs it (not in a pytest-xdist controller)
+            pytracemalloc.enable(1)
+            pytracemalloc.disable()
+    except Exception as exc:
         raise pytest.UsageError("--pytracemalloc: pytracemalloc cannot "
                                 "trace on this interpreter: %s" % (exc,))
     nframe = _count_setting(config, "pytracemalloc_nframe", 1, ini=False)

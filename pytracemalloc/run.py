@@ -96,7 +96,10 @@ def _seconds_option(name, text):
 def parse_args(argv):
     """Options from ``argv`` (after ``run``).  Options stop at the script,
     at ``-m MODULE`` or ``-c CODE``: what follows is the program's."""
-    from pytracemalloc import _tracemalloc
+    try:
+        from pytracemalloc._tracemalloc import MAX_NFRAME
+    except ImportError:
+        MAX_NFRAME = 2 ** 31 - 1   # main() says why it cannot trace
     options = Options()
     argv = list(argv)
     i = 0
@@ -135,8 +138,7 @@ def parse_args(argv):
             i += 1
             value = argv[i]
         if name == "--nframe":
-            options.nframe = _int_option(name, value, 1,
-                                         _tracemalloc.MAX_NFRAME)
+            options.nframe = _int_option(name, value, 1, MAX_NFRAME)
         elif name == "--snapshot-every":
             options.every = _seconds_option(name, value)
         elif name in ("-o", "--output"):
@@ -486,7 +488,12 @@ def main(argv=None):
                          % (PROG, options.output))
         return 2
 
-    import pytracemalloc
+    try:
+        import pytracemalloc
+    except ImportError as exc:
+        sys.stderr.write("%s: error: pytracemalloc cannot trace on this "
+                         "interpreter: %s\n" % (PROG, exc))
+        return 2
     for inherited in _recorders:
         # This `run` was started by a traced program: its own directory
         # and options replace the ones of the environment.
@@ -503,15 +510,22 @@ def main(argv=None):
                      % options.output)
     if not _startup_hook_installed():
         sys.stderr.write("pytracemalloc: warning: pytracemalloc-startup.pth "
-                         "is not installed in site-packages: subprocess "
-                         "children will not be traced\n")
+                         "is not installed in site-packages: children that "
+                         "start a new interpreter (subprocess, "
+                         "multiprocessing spawn and forkserver) will not be "
+                         "traced\n")
     sys.stderr.flush()
 
     atexit.register(_die_of_sigint_if_needed)
     _main_options = options
     recorder = Recorder(options.output, options.every)
     recorder.is_main = True
-    pytracemalloc.enable(options.nframe)
+    try:
+        pytracemalloc.enable(options.nframe)
+    except Exception as exc:
+        sys.stderr.write("%s: error: cannot start tracing: %s\n"
+                         % (PROG, exc))
+        return 2
     recorder.start()
     _recorders.append(recorder)
     try:

@@ -7,11 +7,16 @@ import sys
 
 import pytest
 
+import pytracemalloc
 from pytracemalloc.pytest_plugin import format_size, parse_size
 
 pytest_plugins = ["pytester"]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Children import the pytracemalloc this process imported (a source tree
+# with its built engine, or site-packages).
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(
+    pytracemalloc.__file__)))
 TIMEOUT = 120
 MiB = 1024 * 1024
 
@@ -30,7 +35,7 @@ PLUGIN = [] if _entry_point_installed() else ["-p", "pytracemalloc.pytest_plugin
 @pytest.fixture
 def pt(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
-        filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+        filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")])))
     monkeypatch.delenv("PYTRACEMALLOC", raising=False)
     monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
     return pytester

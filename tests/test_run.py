@@ -15,6 +15,10 @@ import pytracemalloc
 from pytracemalloc.snapshot import Snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Children import the pytracemalloc this process imported (a source tree
+# with its built engine, or site-packages).
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(
+    pytracemalloc.__file__)))
 TIMEOUT = 60
 
 
@@ -22,7 +26,7 @@ def child_env():
     env = dict(os.environ)
     # the children import this tree, not an installed copy
     env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+        filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
     for name in ("PYTRACEMALLOC", "PYTRACEMALLOC_RUN_DIR",
                  "PYTRACEMALLOC_RUN_EVERY"):
         env.pop(name, None)
@@ -288,6 +292,10 @@ if __name__ == "__main__":
 @pytest.mark.parametrize("method", ["fork", "spawn", "forkserver",
                                     "subprocess"])
 def test_each_python_child_writes_its_own_snapshot(tmp_path, method):
+    from pytracemalloc import run as run_module
+    if method != "fork" and not run_module._startup_hook_installed():
+        pytest.skip("pytracemalloc-startup.pth is not in site-packages: "
+                    "children that start a new interpreter are not traced")
     # GIVEN a program whose child holds memory on line 7 until it exits
     script = write(tmp_path, "prog.py", CHILDREN)
     # WHEN it runs under `run`
