@@ -112,8 +112,9 @@ def _count_setting(config, name, default, ini=True):
     except (TypeError, ValueError):
         number = -1
     if number < 0:
-        raise pytest.UsageError("%s: expected a whole number >= 0, got %r"
-                                % (name.replace("_", "-"), value))
+        raise pytest.UsageError("--%s (ini %s): expected a whole number "
+                                ">= 0, got %r" % (name.replace("_", "-"),
+                                                  name, value))
     return number
 
 
@@ -340,8 +341,9 @@ class Tracer:
         try:
             yield
         finally:
-            if pm.is_enabled():
-                self.tasks.unschedule(sampler)
+            # also when the test stopped tracing: the task must not outlive
+            # its test
+            self.tasks.unschedule(sampler)
         if not pm.is_enabled():
             result = {"error": "pytracemalloc: this test stopped tracing: "
                                "its memory was not measured"} \

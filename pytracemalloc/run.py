@@ -261,7 +261,9 @@ class Recorder:
         """The end of this process: final snapshot, and in the process that
         ran the command, the top lines and the HTML report."""
         final = self.write_final()
-        if self.is_main:
+        if self.is_main and self.active:
+            # once: a fatal signal may come during the exit functions
+            self.is_main = False
             _report(final)
 
 

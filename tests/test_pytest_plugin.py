@@ -317,3 +317,24 @@ def test_the_entry_point_is_declared():
         project = tomllib.load(f)["project"]
     assert project["entry-points"]["pytest11"] == {
         "pytracemalloc": "pytracemalloc.pytest_plugin"}
+
+
+@pytest.mark.parametrize("option", ["--pytracemalloc-top=many",
+                                    "--pytracemalloc-lines=-2",
+                                    "--pytracemalloc-nframe=0"])
+def test_bad_numbers_are_usage_errors(pt, option):
+    pt.makepyfile(test_a="def test_a():\n    pass\n")
+    result = run(pt, "--pytracemalloc", option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert option.split("=")[0] in result.stderr.str()
+
+
+def test_more_frames_are_kept_when_asked(pt):
+    pt.makepyfile(test_a="""
+        import pytracemalloc
+
+        def test_depth():
+            assert pytracemalloc.get_traceback_limit() == 4
+    """)
+    run(pt, "--pytracemalloc", "--pytracemalloc-nframe=4").assert_outcomes(
+        passed=1)
