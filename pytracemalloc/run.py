@@ -379,9 +379,10 @@ def _strip_own_frames(tb):
 def _fresh_main_module():
     """A new ``__main__`` module, in sys.modules for good, as the program's
     own would be (pickle and multiprocessing's spawn look it up there)."""
+    import builtins
     import types
     module = types.ModuleType("__main__")
-    module.__dict__["__builtins__"] = __builtins__
+    module.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = module
     return module
 

@@ -68,7 +68,7 @@ def test_a_script_runs_as_python_runs_it_and_its_first_lines_are_traced(
     # memory on its second line
     script = write(tmp_path, "sub/prog.py", HOLDER + """\
 import os
-print(repr(sys.argv), __name__, __file__, sys.path[0],
+print(repr(sys.argv), __name__, __file__, sys.path[0], type(__builtins__).__name__,
       __spec__ is None, sep="|")
 """)
     # WHEN it runs under `run` with arguments
@@ -76,7 +76,9 @@ print(repr(sys.argv), __name__, __file__, sys.path[0],
                  "a b", "--top", "-c")
     # THEN it saw what python gives, and its final snapshot holds line 2
     assert result.returncode == 0, result.stderr
-    argv, name, file, path0, spec_none = result.stdout.strip().split("|")
+    argv, name, file, path0, builtins, spec_none = \
+        result.stdout.strip().split("|")
+    assert builtins == "module"
     assert argv == repr(["sub/prog.py", "a b", "--top", "-c"])
     assert name == "__main__"
     assert file == str(script)
