@@ -402,3 +402,33 @@ def test_report_dispatches_to_the_report_command_or_says_it_is_missing(
         assert "report command is not available" in result.stderr
     else:
         assert result.returncode == 0, result.stderr
+
+
+def test_nframe_sets_the_depth_of_the_snapshots(tmp_path):
+    write(tmp_path, "prog.py", HOLDER)
+    result = run(tmp_path, "run", "--top=0", "--nframe", "5", "-o", "out",
+                 "prog.py")
+    assert result.returncode == 0, result.stderr
+    assert Snapshot.load(snapshots(tmp_path / "out")[0]).traceback_limit == 5
+
+
+def test_a_run_inside_a_traced_program_writes_into_its_own_directory(
+        tmp_path):
+    from pytracemalloc import run as run_module
+    if not run_module._startup_hook_installed():
+        pytest.skip("pytracemalloc-startup.pth is not in site-packages: "
+                    "children that start a new interpreter are not traced")
+    # GIVEN a traced program that runs another program under `run`
+    write(tmp_path, "inner.py", HOLDER)
+    write(tmp_path, "outer.py", """\
+import subprocess, sys
+subprocess.run([sys.executable, "-m", "pytracemalloc", "run", "--top=0",
+                "-o", "inner-out", "inner.py"], check=True, timeout=60)
+""")
+    result = run(tmp_path, "run", "--top=0", "-o", "outer-out", "outer.py")
+    assert result.returncode == 0, result.stderr
+    # THEN each directory has the snapshot of its own program only
+    [outer] = snapshots(tmp_path / "outer-out")
+    [inner] = snapshots(tmp_path / "inner-out")
+    assert line_size(Snapshot.load(inner), tmp_path / "inner.py", 2) > 0
+    assert line_size(Snapshot.load(outer), tmp_path / "inner.py", 2) == 0
