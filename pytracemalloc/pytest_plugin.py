@@ -212,14 +212,17 @@ def _growth(new, old):
     return growth
 
 
-_OWN_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# The files of the plugin's own work while a test runs (the sampler).
+_OWN_FILES = frozenset(os.path.join(_HERE, name)
+                       for name in ("pytest_plugin.py", "tasks.py"))
 
 
 def _top(growth, count, floor=0):
     """The ``count`` lines that grew most, from ``floor`` bytes up, leaving
-    out the lines of pytracemalloc itself (its sampler)."""
+    out the plugin's own lines."""
     items = sorted(((key, size) for key, size in growth.items()
-                    if size >= floor and not key[0].startswith(_OWN_DIR)),
+                    if size >= floor and key[0] not in _OWN_FILES),
                    key=lambda item: item[1], reverse=True)
     return [[filename, lineno, size]
             for (filename, lineno), size in items[:count]]
