@@ -71,6 +71,7 @@ bench: build
 	$(PIP) install memray || echo "bench: memray cannot be installed here: skipped"
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/scale.py
+	$(PYTHON) bench/numpy_alloc.py
 	$(PIP) install pytest-memray || echo "bench: pytest-memray cannot be installed here: skipped"
 	$(PYTHON) bench/pytest_suite.py
 

@@ -10,9 +10,24 @@ import os
 import shlex
 import subprocess
 import sys
+import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
+
+
+def read_version():
+    """pytracemalloc/_version.py's __version__, without importing the
+    package (its engine is what this file builds)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    namespace = {}
+    with open(os.path.join(here, "pytracemalloc", "_version.py")) as source:
+        exec(source.read(), namespace)
+    return namespace["__version__"]
+
+
+# As in 0.9.1's setup.py, whose tests compare it with __version__.
+VERSION = read_version()
 
 
 def pkg_config(*args):
@@ -33,16 +48,41 @@ def flags_with_prefix(flags, prefix):
     return [f[len(prefix):] for f in flags if f.startswith(prefix)]
 
 
+def unsupported_reason():
+    """Why the engine cannot run on the interpreter building it, or None.
+    The one place that decides: unsupported interpreters get a stand-in
+    module (src/unsupported/module.c) that refuses to import, saying this."""
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return ("pytracemalloc does not support free-threaded CPython "
+                "(--disable-gil): its MEM and OBJ hooks rely on a GIL to "
+                "guard the trace tables")
+    if sys.implementation.name != "cpython" or not (
+            (3, 11) <= sys.version_info[:2] <= (3, 15)):
+        return "pytracemalloc supports CPython 3.11 to 3.15 only"
+    return None
+
+
+UNSUPPORTED = unsupported_reason()
 cflags = pkg_config("--cflags")
 libs = pkg_config("--libs")
 extra_cflags = shlex.split(os.environ.get("PYTRACEMALLOC_CFLAGS", ""))
 extra_ldflags = shlex.split(os.environ.get("PYTRACEMALLOC_LDFLAGS", ""))
 
+if UNSUPPORTED:
+    engine_sources = ["src/unsupported/module.c"]
+    reason_literal = '"%s"' % UNSUPPORTED.replace('"', "'")
+    engine_macros = [("PYTRACEMALLOC_UNSUPPORTED_REASON", reason_literal)]
+else:
+    engine_sources = sorted(glob.glob("src/*.c"))
+    engine_macros = []
+
 engine = Extension(
     "pytracemalloc._tracemalloc",
-    sources=sorted(glob.glob("src/*.c")),
+    sources=engine_sources,
+    define_macros=engine_macros,
     depends=sorted(glob.glob("src/*.h")),
-    include_dirs=["src"] + flags_with_prefix(cflags, "-I"),
+    include_dirs=["src", "pytracemalloc/include"]
+    + flags_with_prefix(cflags, "-I"),
     library_dirs=flags_with_prefix(libs, "-L"),
     libraries=flags_with_prefix(libs, "-l") + ["dl"],
     extra_compile_args=["-std=c11", "-O2", "-fno-strict-aliasing"]
@@ -67,4 +107,8 @@ class build_py_with_startup_hook(build_py):
             os.path.join(self.build_lib, STARTUP_PTH)]
 
 
-setup(ext_modules=[engine], cmdclass={"build_py": build_py_with_startup_hook})
+# Guarded so that loading this file as a module (to read VERSION) builds
+# nothing; pip and setuptools run it as __main__.
+if __name__ == "__main__":
+    setup(ext_modules=[engine],
+          cmdclass={"build_py": build_py_with_startup_hook})

@@ -1,11 +1,21 @@
 """Trace from interpreter start-up when PYTRACEMALLOC is set.
 
-Imported by the one line of ``pytracemalloc-startup.pth``, which site.py
-runs at every start-up, and only when the variable is set (so start-up
-costs nothing otherwise).  ``PYTRACEMALLOC=1`` traces with one frame,
+Imported by ``pytracemalloc_startup``, which the one line of
+``pytracemalloc-startup.pth`` imports at every start-up where the variable
+is set (so start-up costs nothing otherwise).  ``PYTRACEMALLOC=1`` traces with one frame,
 ``PYTRACEMALLOC=N`` with N frames; ``python -E`` and ``-I`` ignore it, like
 every PYTHON* variable.  An invalid value gets one warning line and the
 program runs untraced.
+
+The start-up line.  As in 0.9.1, ``tracemalloc enabled`` is written on
+stderr, but once per process tree: the first traced process sets
+``PYTRACEMALLOC_ANNOUNCED=1`` in its environment, so the children that
+inherit the variable trace silently (programs and test suites that check
+their children's stderr keep working).  ``PYTRACEMALLOC_QUIET=1`` silences
+the first one too.
+
+Only the main interpreter acts: site.py also runs this line in every
+subinterpreter, which the main interpreter's tracer already sees.
 """
 
 import os
@@ -25,6 +35,9 @@ def start_from_environment(environ=os.environ):
     if nframe == 0:
         return None
     from pytracemalloc import _tracemalloc
+    if not _tracemalloc._is_main_interpreter():
+        # a legacy subinterpreter: the main interpreter traces it
+        return None
     if not 1 <= nframe <= _tracemalloc.MAX_NFRAME:
         sys.stderr.write(
             "pytracemalloc: ignoring PYTRACEMALLOC=%r: expected a number of "
@@ -39,8 +52,17 @@ def start_from_environment(environ=os.environ):
         from pytracemalloc import run
         run.start_child(environ)
     else:
-        sys.stderr.write("tracemalloc enabled\n")
+        announce(environ)
     return nframe
+
+
+def announce(environ):
+    """Write the start-up line, once per process tree (see above)."""
+    if environ.get("PYTRACEMALLOC_ANNOUNCED") or environ.get(
+            "PYTRACEMALLOC_QUIET"):
+        return
+    environ["PYTRACEMALLOC_ANNOUNCED"] = "1"
+    sys.stderr.write("tracemalloc enabled\n")
 
 
 start_from_environment()

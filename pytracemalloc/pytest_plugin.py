@@ -14,7 +14,7 @@ teardown are outside):
   Every thread's allocations count (the engine does not tell threads apart).
 - the lines that made the peak: sampled.  While the test runs, a task on
   the engine's allocation-driven timer looks at the traced size every
-  millisecond and reads the per-line totals when it is a new high (from
+  5 ms and reads the per-line totals when it is a new high (from
   256 KiB up, then at every quarter more); the lines shown are the growth
   of the highest reading over the test's start (tests with a marker) or
   over its end (the others: what the test allocated and freed).
@@ -46,7 +46,7 @@ MARKERS = {
 # what factor a later one must exceed the last one read.
 _FIRST_SAMPLE = 256 * 1024
 _SAMPLE_GROWTH = 1.25
-_SAMPLE_EVERY = 0.001
+_SAMPLE_EVERY = 0.005
 
 
 def parse_size(text):

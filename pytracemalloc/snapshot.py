@@ -4,10 +4,12 @@ stdlib tracemalloc's API (``take_snapshot``, ``statistics``,
 ``compare_to``, ``filter_traces``, ``dump``).
 
 A snapshot keeps the engine's per-site data: one entry per distinct
-traceback, ``(frames, size, count)`` with ``frames`` a tuple of
-``(filename, lineno)`` MOST RECENT FIRST.  Everything else (the 0.9.1
-``stats`` dictionary, stdlib statistics) is computed from the sites, in
-O(sites), never per block.
+domain and traceback, ``(frames, size, count, domain)`` with ``frames`` a
+tuple of ``(filename, lineno)`` MOST RECENT FIRST and ``domain`` 0 for the
+blocks of CPython's allocators, another number for blocks reported by an
+extension (``NUMPY_DOMAIN``, 389047: numpy's array data).  Everything
+else (the 0.9.1 ``stats`` dictionary, stdlib statistics) is computed from
+the sites, in O(sites), never per block.
 
 Snapshot files are documented in docs/snapshot-format.rst: gzip-compressed
 JSON with a format name and a version, plain data only.  Opening a file
@@ -37,11 +39,14 @@ from pytracemalloc.stdlib_api import (
 
 __all__ = [
     "Snapshot", "SnapshotLoadError", "SnapshotWriteError", "take_snapshot",
-    "FORMAT_NAME", "FORMAT_VERSION",
+    "FORMAT_NAME", "FORMAT_VERSION", "NUMPY_DOMAIN",
 ]
 
 FORMAT_NAME = "pytracemalloc-snapshot"
-FORMAT_VERSION = 1
+# Version 2 adds the domain of each site; a snapshot with domain 0 only is
+# written as version 1, which older readers read.
+FORMAT_VERSION = 2
+NUMPY_DOMAIN = 389047
 # The version of the 0.9.1 pickles ({'format_version': 1, 'stats': ...}).
 LEGACY_PICKLE_VERSION = 1
 
@@ -91,6 +96,20 @@ def _now():
     return now, _time.strftime(_TIMESTAMP_FORMAT, _time.localtime(now))
 
 
+def _get_timestamp():
+    """The local date and time, 'YYYY-MM-DD HH:MM:SS' (0.9.1's helper)."""
+    return _now()[1]
+
+
+def _time_of_timestamp(timestamp):
+    """Epoch seconds of a 'YYYY-MM-DD HH:MM:SS' local time, 0.0 when it is
+    not one (such snapshots sort first)."""
+    try:
+        return _time.mktime(_time.strptime(timestamp, _TIMESTAMP_FORMAT))
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+
+
 def _process_memory():
     """pytracemalloc.get_process_memory() when the package has it."""
     import pytracemalloc
@@ -114,6 +133,22 @@ def _normalize_user_data(user_data):
                             "got %r" % (item,))
         items.append(item)
     return items
+
+
+def _normalize_site(site):
+    """(frames most recent first, size, count, domain) from a 3- or
+    4-tuple."""
+    site = tuple(site)
+    if len(site) == 3:
+        frames, size, count = site
+        domain = 0
+    elif len(site) == 4:
+        frames, size, count, domain = site
+    else:
+        raise TypeError("a site is (frames, size, count[, domain]), got %.80r"
+                        % (site,))
+    return (tuple(map(tuple, frames)) or (_UNKNOWN_FRAME,), size, count,
+            domain)
 
 
 def _is_own_site(frames):
@@ -143,21 +178,49 @@ class Snapshot:
     here: the engine keeps per-site totals, not per-block traces.
 
     The constructor takes sites, an iterable of ``(frames, size, count)``
-    with frames most recent first; use ``create()``, ``take_snapshot()``
-    or ``load()`` rather than calling it.
+    or ``(frames, size, count, domain)`` with frames most recent first
+    (domain 0 when not given); use ``create()``, ``take_snapshot()`` or
+    ``load()`` rather than calling it.  The constructor of 0.9.1,
+    ``Snapshot(stats, timestamp, pid, process_memory, user_data)`` with
+    ``stats`` a dictionary, works too.
     """
 
-    def __init__(self, sites=(), traceback_limit=1, *, pid=None, time=None,
-                 timestamp=None, process_memory=None,
+    # 0.9.1's value (the version of its pickles), for code written for it;
+    # our JSON files carry their own, up to the module's FORMAT_VERSION.
+    FORMAT_VERSION = 1
+
+    def __init__(self, sites=(), traceback_limit=1, *legacy, pid=None,
+                 time=None, timestamp=None, process_memory=None,
                  tracemalloc_memory=None, user_data=None):
+        if isinstance(sites, dict):
+            # 0.9.1: Snapshot(stats, timestamp, pid, process_memory,
+            # user_data), positional or by name.
+            stats, sites = sites, ()
+            if isinstance(traceback_limit, str):
+                timestamp, traceback_limit = traceback_limit, 1
+            if len(legacy) > 3:
+                raise TypeError("Snapshot(stats, timestamp, pid, "
+                                "process_memory, user_data): too many "
+                                "arguments")
+            legacy = legacy + (None,) * (3 - len(legacy))
+            pid = legacy[0] if pid is None else pid
+            process_memory = (legacy[1] if process_memory is None
+                              else process_memory)
+            user_data = legacy[2] if user_data is None else user_data
+            if time is None and timestamp is not None:
+                time = _time_of_timestamp(timestamp)
+        elif legacy:
+            raise TypeError("Snapshot(sites, traceback_limit, *, ...) takes "
+                            "2 positional arguments")
+        else:
+            stats = None
         if time is None:
             time, stamp = _now()
             timestamp = timestamp or stamp
         elif timestamp is None:
             timestamp = _time.strftime(_TIMESTAMP_FORMAT,
                                        _time.localtime(time))
-        self._sites = [(tuple(map(tuple, frames)) or (_UNKNOWN_FRAME,),
-                        size, count) for frames, size, count in sites]
+        self._sites = [_normalize_site(site) for site in sites]
         self._stats = None
         self.traceback_limit = traceback_limit
         self.pid = os.getpid() if pid is None else pid
@@ -166,6 +229,8 @@ class Snapshot:
         self.process_memory = process_memory
         self.tracemalloc_memory = tracemalloc_memory
         self.user_data = _normalize_user_data(user_data)
+        if stats is not None:
+            self.stats = stats
 
     def _copy_with_sites(self, sites):
         return Snapshot(sites, self.traceback_limit, pid=self.pid,
@@ -193,11 +258,11 @@ class Snapshot:
         limit = _tracemalloc.get_traceback_limit()
         sites = []
         own = 0
-        for size, count, frames in _tracemalloc._get_sites():
+        for size, count, frames, domain in _tracemalloc._get_sites(True):
             if _is_own_site(frames):
                 own += size
             else:
-                sites.append((frames, size, count))
+                sites.append((frames, size, count, domain))
         own += _tracemalloc.get_tracemalloc_memory()
         user_data = user_data_callback() if user_data_callback else None
         snapshot = cls((), limit, pid=os.getpid(), time=now,
@@ -214,7 +279,7 @@ class Snapshot:
         replaces the sites by one-frame sites."""
         if self._stats is None:
             stats = {}
-            for frames, size, count in self._sites:
+            for frames, size, count, _ in self._sites:
                 filename, lineno = frames[0]
                 lines = stats.setdefault(filename, {})
                 old_size, old_count = lines.get(lineno, (0, 0))
@@ -224,10 +289,20 @@ class Snapshot:
 
     @stats.setter
     def stats(self, stats):
-        self._sites = [(((filename, lineno),), size, count)
+        self._sites = [(((filename, lineno),), size, count, 0)
                        for filename, lines in stats.items()
                        for lineno, (size, count) in lines.items()]
         self._stats = None
+
+    def domain_totals(self):
+        """{domain: (size, count)} of the snapshot's blocks: 0 for
+        CPython's allocators, ``NUMPY_DOMAIN`` (389047) for numpy's array
+        data, other numbers for blocks reported by other extensions."""
+        totals = {}
+        for _, size, count, domain in self._sites:
+            old_size, old_count = totals.get(domain, (0, 0))
+            totals[domain] = (old_size + size, old_count + count)
+        return totals
 
     def filter_filenames(self, patterns, include):
         """Keep (``include`` true) or drop the sites whose most recent
@@ -252,9 +327,12 @@ class Snapshot:
         self._sites = kept
         self._stats = None
 
-    def display(self, display_top, **options):
+    def display(self, display_top, show_pid=False, **options):
         """Show this snapshot with a ``DisplayTop``: delegates to
-        ``display_top.display_snapshot(self, **options)``."""
+        ``display_top.display_snapshot(self, **options)``.  ``show_pid``
+        (0.9.1) names the top 'TIMESTAMP [pid PID]'."""
+        if show_pid:
+            options["show_pid"] = True
         return display_top.display_snapshot(self, **options)
 
     def write(self, filename):
@@ -281,22 +359,23 @@ class Snapshot:
         if cumulative and key_type == "traceback":
             raise ValueError("cumulative mode cannot be used with key type "
                              "%r" % (key_type,))
+        # As stdlib: every domain on the same key (filter domains first).
         if key_type == "traceback":
-            keys = ((frames[::-1],) for frames, _, _ in self._sites)
+            keys = ((site[0][::-1],) for site in self._sites)
         elif key_type == "lineno" and not cumulative:
-            keys = ((frames[:1],) for frames, _, _ in self._sites)
+            keys = ((site[0][:1],) for site in self._sites)
         elif key_type == "filename" and not cumulative:
-            keys = ((((frames[0][0], 0),),) for frames, _, _ in self._sites)
+            keys = ((((site[0][0][0], 0),),) for site in self._sites)
         elif key_type == "lineno":
             # Each distinct frame once per traceback, so recursion does not
             # count a block twice on the same line.
-            keys = ([(frame,) for frame in set(frames)]
-                    for frames, _, _ in self._sites)
+            keys = ([(frame,) for frame in set(site[0])]
+                    for site in self._sites)
         else:
-            keys = ([((filename, 0),) for filename in {f[0] for f in frames}]
-                    for frames, _, _ in self._sites)
+            keys = ([((filename, 0),) for filename in {f[0] for f in site[0]}]
+                    for site in self._sites)
         groups = {}
-        for site_keys, (_, size, count) in zip(keys, self._sites):
+        for site_keys, (_, size, count, _) in zip(keys, self._sites):
             for key in site_keys:
                 total = groups.get(key)
                 if total is None:
@@ -345,7 +424,7 @@ class Snapshot:
         exclude = [f for f in filters if not f.inclusive]
         return self._copy_with_sites(
             site for site in self._sites
-            if _site_passes(include, exclude, site[0]))
+            if _site_passes(include, exclude, site[0], site[3]))
 
     # --- files -----------------------------------------------------------
 
@@ -359,8 +438,10 @@ class Snapshot:
         frames = {}
         frame_table = []
         sites = []
-        for site_frames, size, count in self._sites:
-            row = [size, count]
+        # The oldest version that holds the data, for older readers.
+        version = 2 if any(site[3] for site in self._sites) else 1
+        for site_frames, size, count, domain in self._sites:
+            row = [size, count, domain] if version >= 2 else [size, count]
             for frame in site_frames:
                 index = frames.get(frame)
                 if index is None:
@@ -374,7 +455,7 @@ class Snapshot:
             sites.append(row)
         document = {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            "version": version,
             "pid": self.pid,
             "time": self.time,
             "timestamp": self.timestamp,
@@ -457,10 +538,12 @@ class Snapshot:
             raise _Invalid("format version %d is newer than this "
                            "pytracemalloc reads (%d): upgrade pytracemalloc"
                            % (version, FORMAT_VERSION))
-        return cls._from_v1(document)
+        return cls._from_v1(document, version)
 
     @classmethod
-    def _from_v1(cls, doc):
+    def _from_v1(cls, doc, version=1):
+        """Versions 1 and 2 (whose site rows hold the domain after the
+        count)."""
         pid = _field(doc, "pid", _is_int)
         when = _field(doc, "time", _is_finite_number)
         timestamp = _field(doc, "timestamp", _is_str)
@@ -483,16 +566,19 @@ class Snapshot:
             frames.append((filenames[row[0]], row[1]))
         sites = []
         nframe = len(frames)
+        first_frame = 3 if version >= 2 else 2
         for row in _field(doc, "sites", _is_list):
-            if (not isinstance(row, list) or len(row) < 3
-                    or not _is_size(row[0]) or not _is_size(row[1])):
+            if (not isinstance(row, list) or len(row) < first_frame + 1
+                    or not _is_size(row[0]) or not _is_size(row[1])
+                    or (version >= 2 and not _is_domain(row[2]))):
                 raise _Invalid("invalid site %.80r" % (row,))
             site_frames = []
-            for index in row[2:]:
+            for index in row[first_frame:]:
                 if not _is_index(index, nframe):
                     raise _Invalid("invalid frame index %r" % (index,))
                 site_frames.append(frames[index])
-            sites.append((tuple(site_frames), row[0], row[1]))
+            sites.append((tuple(site_frames), row[0], row[1],
+                          row[2] if version >= 2 else 0))
         return cls(sites, limit, pid=pid, time=float(when),
                    timestamp=timestamp, process_memory=process_memory,
                    tracemalloc_memory=own_memory, user_data=user_data)
@@ -516,11 +602,15 @@ class Snapshot:
         user_data = _user_data(doc.get("user_data"))
         stats = _field(doc, "stats", _is_dict)
         sites = []
+        # 0.9.1 left its own module's lines out of every top, and showed
+        # them as "ignore tracemalloc": so do we, for its files.
+        own_memory = 0
         for filename, lines in stats.items():
             if filename is None:
                 filename = _UNKNOWN_FRAME[0]
             if not isinstance(filename, str) or not isinstance(lines, dict):
                 raise _Invalid("invalid stats entry for %.80r" % (filename,))
+            own = os.path.basename(filename) == "tracemalloc.py"
             for lineno, value in lines.items():
                 if lineno is None:
                     lineno = 0
@@ -530,14 +620,16 @@ class Snapshot:
                         or not _is_size(value[0]) or not _is_size(value[1])):
                     raise _Invalid("invalid stats entry %.80r:%.20r"
                                    % (filename, lineno))
-                sites.append((((filename, lineno),), value[0], value[1]))
-        try:
-            when = _time.mktime(_time.strptime(timestamp, _TIMESTAMP_FORMAT))
-        except (ValueError, OverflowError):
-            when = 0.0  # 0.9.1 wrote no other time: sorts first
-
+                if own:
+                    own_memory += value[0]
+                else:
+                    sites.append((((filename, lineno),), value[0], value[1],
+                                  0))
+        # 0.9.1 wrote no other time than the timestamp.
+        when = _time_of_timestamp(timestamp)
         return cls(sites, 1, pid=pid, time=when, timestamp=timestamp,
-                   process_memory=process_memory, user_data=user_data)
+                   process_memory=process_memory,
+                   tracemalloc_memory=own_memory, user_data=user_data)
 
 
 # A snapshot of a million sites is some 50 MB of JSON: more than this is a
@@ -574,6 +666,10 @@ def _is_int(value):
 
 def _is_size(value):
     return _is_int(value) and value >= 0
+
+
+def _is_domain(value):
+    return _is_int(value) and 0 <= value < 2 ** 32
 
 
 def _is_positive_int(value):
@@ -814,8 +910,8 @@ def take_snapshot():
                            "allocations to take a snapshot")
     now, stamp = _now()
     limit = _tracemalloc.get_traceback_limit()
-    sites = [(frames, size, count)
-             for size, count, frames in _tracemalloc._get_sites()]
+    sites = [(frames, size, count, domain) for size, count, frames, domain
+             in _tracemalloc._get_sites(True)]
     snapshot = Snapshot((), limit, pid=os.getpid(), time=now,
                         timestamp=stamp,
                         tracemalloc_memory=_tracemalloc.get_tracemalloc_memory())

@@ -17,13 +17,13 @@
 
 #include "frames.h"
 #include "freelists.h"
+#include "gotpatch.h"
 #include "hooks.h"
+#include "pytracemalloc_capi.h"
 #include "rawmem.h"
 #include "readout.h"
 #include "sites.h"
 #include "timer.h"
-
-#if COMPAT_SUPPORTED
 
 static PyObject *
 decode_filename(const readout *r, uint32_t filename_id, PyObject **cache)
@@ -78,10 +78,16 @@ static PyObject *
 tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"nframe", NULL};
-    int nframe = 1;
+    int nframe = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:enable", keywords,
                                      &nframe)) {
         return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) == 0 &&
+        (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
+        /* enable() with no argument: as in 0.9.1, nothing changes while
+           tracing (PYTRACEMALLOC=25 keeps its 25 frames). */
+        nframe = hooks_is_enabled() ? frames_max_nframe() : 1;
     }
     if (nframe < 1 || nframe > FRAMES_MAX_NFRAME) {
         PyErr_Format(PyExc_ValueError,
@@ -92,12 +98,17 @@ tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     if (hooks_enable(nframe) < 0) {
         return PyErr_NoMemory();
     }
+    freelists_start();
+    /* See the blocks that extensions report to tracemalloc (numpy's
+       array data), from the modules loaded now and those loaded later. */
+    gotpatch_install();
     Py_RETURN_NONE;
 }
 
 static PyObject *
 tm_disable(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
+    freelists_stop();
     hooks_disable();
     Py_RETURN_NONE;
 }
@@ -121,12 +132,40 @@ tm_clear_traces(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
     Py_RETURN_NONE;
 }
 
+/* Before every read-out: put our hooks back where another tracer cut them
+   out, and drop the blocks of interpreters gone since.  Returns how many
+   allocator domains were re-joined. */
+static int
+rejoin_and_tidy(void)
+{
+    int rejoined = hooks_rejoin();
+    if (hooks_is_enabled()) {
+        freelists_rejoin();
+    }
+    hooks_drop_dead_interpreters();
+    return rejoined;
+}
+
+static PyObject *
+tm_is_main_interpreter(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return PyBool_FromLong(PyInterpreterState_Get() ==
+                           PyInterpreterState_Main());
+}
+
+static PyObject *
+tm_rejoin(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return PyLong_FromLong(rejoin_and_tidy());
+}
+
 static PyObject *
 tm_get_traced_memory(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     if (!hooks_is_enabled()) {
         return Py_BuildValue("(ii)", 0, 0);
     }
+    rejoin_and_tidy();
     size_t current = traces_current();
     size_t peak = traces_peak();
     return Py_BuildValue("(nn)", (Py_ssize_t)current, (Py_ssize_t)peak);
@@ -164,8 +203,9 @@ static PyObject *
 tm_get_traced_blocks(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     hooks_lock_tables();
-    size_t count =
-        traces_count(hooks_gil_table()) + traces_count(hooks_raw_table());
+    size_t count = traces_count(hooks_gil_table()) +
+                   traces_count(hooks_raw_table()) +
+                   traces_count(hooks_ext_table());
     hooks_unlock_tables();
     return PyLong_FromSize_t(count);
 }
@@ -242,10 +282,10 @@ error:
     return NULL;
 }
 
-/* [(size, count, ((filename, lineno), ...)), ...], frames most recent
-   first. */
+/* [(size, count, ((filename, lineno), ...)[, domain]), ...], frames most
+   recent first. */
 static PyObject *
-build_sites(const readout *r)
+build_sites_of(const readout *r, int with_domain)
 {
     PyObject **names = new_filename_cache(r);
     PyObject *frames = NULL;
@@ -280,8 +320,13 @@ build_sites(const readout *r)
             Py_INCREF(frame);
             PyTuple_SET_ITEM(traceback, k, frame);
         }
-        PyObject *entry = Py_BuildValue("(nnN)", (Py_ssize_t)site->size,
-                                        (Py_ssize_t)site->count, traceback);
+        PyObject *entry =
+            with_domain
+                ? Py_BuildValue("(nnNI)", (Py_ssize_t)site->size,
+                                (Py_ssize_t)site->count, traceback,
+                                (unsigned int)site->domain)
+                : Py_BuildValue("(nnN)", (Py_ssize_t)site->size,
+                                (Py_ssize_t)site->count, traceback);
         if (entry == NULL) {
             goto error;
         }
@@ -299,9 +344,22 @@ error:
 }
 
 static PyObject *
+build_sites(const readout *r)
+{
+    return build_sites_of(r, 0);
+}
+
+static PyObject *
+build_domain_sites(const readout *r)
+{
+    return build_sites_of(r, 1);
+}
+
+static PyObject *
 read_out(PyObject *(*build)(const readout *), int with_tracebacks)
 {
     readout copy;
+    rejoin_and_tidy();
     if (readout_take(&copy, with_tracebacks) < 0) {
         return PyErr_NoMemory();
     }
@@ -319,9 +377,45 @@ tm_get_stats(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 }
 
 static PyObject *
-tm_get_sites(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+tm_get_sites(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    return read_out(build_sites, 1);
+    int with_domain = 0;
+    if (!PyArg_ParseTuple(args, "|p:_get_sites", &with_domain)) {
+        return NULL;
+    }
+    return read_out(with_domain ? build_domain_sites : build_sites, 1);
+}
+
+/* The objects (extension modules) whose PyTraceMalloc_Track/Untrack calls
+   reach us. */
+static PyObject *
+tm_get_reporters(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    size_t needed = gotpatch_names(NULL, 0);
+    char *names = malloc(needed ? needed : 1);
+    if (names == NULL) {
+        return PyErr_NoMemory();
+    }
+    size_t got = gotpatch_names(names, needed);
+    if (got > needed) {
+        got = 0; /* an object loaded meanwhile: report none rather than
+                    a cut list */
+    }
+    PyObject *result = PyList_New(0);
+    for (size_t at = 0; result != NULL && at < got;) {
+        size_t length = strlen(names + at);
+        PyObject *name =
+            PyUnicode_DecodeFSDefaultAndSize(names + at, (Py_ssize_t)length);
+        if (name == NULL || PyList_Append(result, name) < 0) {
+            Py_XDECREF(name);
+            Py_CLEAR(result);
+            break;
+        }
+        Py_DECREF(name);
+        at += length + 1;
+    }
+    free(names);
+    return result;
 }
 
 /* The trace of the block holding obj: (size, filename, lineno), or with
@@ -396,12 +490,6 @@ tm_start_timer(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dO|OO:start_timer",
                                      keywords, &delay, &func, &func_args,
                                      &func_kwargs)) {
-        return NULL;
-    }
-    if (!hooks_is_enabled()) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the timer is driven by traced allocations: "
-                        "call enable() first");
         return NULL;
     }
     if (timer_start(delay, func, func_args, func_kwargs) < 0) {
@@ -653,7 +741,8 @@ static PyMethodDef module_methods[] = {
     {"enable", (PyCFunction)(void (*)(void))tm_enable,
      METH_VARARGS | METH_KEYWORDS,
      "enable(nframe=1)\n--\n\nStart tracing, keeping up to nframe frames a "
-     "traceback; while tracing, set the depth for new allocations."},
+     "traceback; while tracing, set the depth for new allocations (without "
+     "an argument, keep it)."},
     {"disable", tm_disable, METH_NOARGS,
      "Stop tracing, forget every trace and stop the timer."},
     {"is_enabled", tm_is_enabled, METH_NOARGS, "True while tracing."},
@@ -679,9 +768,13 @@ static PyMethodDef module_methods[] = {
      "Number of live traced blocks."},
     {"_get_stats", tm_get_stats, METH_NOARGS,
      "{filename: {lineno: (size, count)}} by the most recent frame."},
-    {"_get_sites", tm_get_sites, METH_NOARGS,
-     "[(size, count, ((filename, lineno), ...)), ...], most recent frame "
-     "first."},
+    {"_get_sites", tm_get_sites, METH_VARARGS,
+     "_get_sites(with_domain=False)\n--\n\n[(size, count, ((filename, "
+     "lineno), ...)), ...], most recent frame first; with_domain: "
+     "(size, count, frames, domain)."},
+    {"_get_reporters", tm_get_reporters, METH_NOARGS,
+     "Paths of the loaded objects whose PyTraceMalloc_Track/Untrack calls "
+     "pytracemalloc sees."},
     {"_get_object_trace", tm_get_object_trace, METH_O,
      "(size, filename, lineno) of the block holding obj, or None."},
     {"_get_object_traceback", tm_get_object_traceback, METH_O,
@@ -690,9 +783,15 @@ static PyMethodDef module_methods[] = {
     {"start_timer", (PyCFunction)(void (*)(void))tm_start_timer,
      METH_VARARGS | METH_KEYWORDS,
      "start_timer(delay, func, args=(), kwargs=None)\n--\n\nCall "
-     "func(*args, **kwargs) at the first allocation at least delay seconds "
-     "after the last call."},
+     "func(*args, **kwargs) at the first traced allocation or free at least "
+     "delay seconds after the timer was started or the last call ended."},
     {"stop_timer", tm_stop_timer, METH_NOARGS, "Stop the timer."},
+    {"_is_main_interpreter", tm_is_main_interpreter, METH_NOARGS,
+     "Whether the caller runs in the main interpreter, whose start-up and "
+     "exit drive tracing."},
+    {"_rejoin", tm_rejoin, METH_NOARGS,
+     "Put the hooks back on top of allocator chains that no longer reach "
+     "them; return how many."},
     {"_test_malloc", tm_test_malloc, METH_VARARGS, NULL},
     {"_test_calloc", tm_test_calloc, METH_VARARGS, NULL},
     {"_test_realloc", tm_test_realloc, METH_VARARGS, NULL},
@@ -720,8 +819,26 @@ PyMODINIT_FUNC
 PyInit__tracemalloc(void)
 {
     static int initialized;
+    if (!compat_interp_shares_main_gil(PyInterpreterState_Get(),
+                                       PyInterpreterState_Main())) {
+        /* Its functions read tables that the main GIL guards. */
+        PyErr_SetString(PyExc_ImportError,
+                        "pytracemalloc cannot be imported in an interpreter "
+                        "with its own GIL: it traces that interpreter from the "
+                        "main one");
+        return NULL;
+    }
     if (!initialized) {
-        if (hooks_init() < 0) {
+        /* The engine's state is the process's: its frame caches and the
+           table guarded by a GIL belong to the main interpreter, which
+           must load it first (hooks.h). */
+        if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+            PyErr_SetString(PyExc_ImportError,
+                            "pytracemalloc: import it in the main interpreter "
+                            "first (it traces every interpreter from there)");
+            return NULL;
+        }
+        if (hooks_init() < 0 || freelists_init() < 0) {
             PyErr_SetString(PyExc_ImportError,
                             "pytracemalloc: cannot initialize the tracer");
             return NULL;
@@ -732,7 +849,20 @@ PyInit__tracemalloc(void)
     if (module == NULL) {
         return NULL;
     }
+    static const PyTracemalloc_CAPI capi = {
+        PYTRACEMALLOC_CAPI_VERSION, hooks_track_block, hooks_untrack_block};
+    PyObject *capsule =
+        PyCapsule_New((void *)&capi, PYTRACEMALLOC_CAPI_NAME, NULL);
+    if (capsule == NULL || PyModule_AddObject(module, "_C_API", capsule) < 0) {
+        Py_XDECREF(capsule);
+        Py_DECREF(module);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(module, "MAX_NFRAME", FRAMES_MAX_NFRAME) < 0 ||
+        PyModule_AddIntConstant(module, "NUMPY_DOMAIN",
+                                PYTRACEMALLOC_NUMPY_DOMAIN) < 0 ||
+        PyModule_AddIntConstant(module, "GOT_PATCHING",
+                                gotpatch_supported()) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_RAW", PYMEM_DOMAIN_RAW) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_MEM", PYMEM_DOMAIN_MEM) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_OBJ", PYMEM_DOMAIN_OBJ) < 0) {
@@ -741,14 +871,3 @@ PyInit__tracemalloc(void)
     }
     return module;
 }
-
-#else /* !COMPAT_SUPPORTED */
-
-PyMODINIT_FUNC
-PyInit__tracemalloc(void)
-{
-    PyErr_SetString(PyExc_ImportError, COMPAT_UNSUPPORTED_REASON);
-    return NULL;
-}
-
-#endif

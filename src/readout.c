@@ -4,10 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Nothing to build where the engine refuses to import (module.c says
-   why). */
-#if COMPAT_SUPPORTED
-
 void
 readout_free(readout *out)
 {
@@ -92,6 +88,7 @@ copy_sites(readout *out, int with_tracebacks)
         out->sites[n] = (readout_site){
             .size = site->gil_size + site->raw_size,
             .count = count,
+            .domain = site->domain,
             .nframe = nframe,
             .first_frame = next_frame,
         };
@@ -155,7 +152,7 @@ copy_one_site(readout *out, tm_site *site, size_t size)
         out->frames[k + 1] = (tm_frame){k + 1, frame.lineno};
         out->frame_ids[k] = k + 1;
     }
-    out->sites[0] = (readout_site){size, 1, nframe, 0};
+    out->sites[0] = (readout_site){size, 1, site->domain, nframe, 0};
     return 0;
 }
 
@@ -177,4 +174,3 @@ readout_block(uintptr_t address, readout *out)
     return found;
 }
 
-#endif /* COMPAT_SUPPORTED */
