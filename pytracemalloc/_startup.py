@@ -46,7 +46,13 @@ def start_from_environment(environ=os.environ):
         return None
     import pytracemalloc  # registers the exit hook
     pytracemalloc.enable(nframe)
-    announce(environ)
+    if environ.get("PYTRACEMALLOC_RUN_DIR"):
+        # A child of `python -m pytracemalloc run`: it records its own
+        # snapshots into its parent's directory, silently.
+        from pytracemalloc import run
+        run.start_child(environ)
+    else:
+        announce(environ)
     return nframe
 
 
