@@ -51,9 +51,9 @@ def fetch_suite():
 
 def plugin_args():
     from importlib.metadata import entry_points
-    installed = any(ep.value == "pytracemalloc.pytest_plugin"
+    installed = any(ep.value == "pytest_pytracemalloc"
                     for ep in entry_points(group="pytest11"))
-    return [] if installed else ["-p", "pytracemalloc.pytest_plugin"]
+    return [] if installed else ["-p", "pytest_pytracemalloc"]
 
 
 def have_pytest_memray():

@@ -1,4 +1,4 @@
-"""The pytest plugin (pytracemalloc.pytest_plugin), run in pytester's
+"""The pytest plugin (pytest_pytracemalloc), run in pytester's
 subprocesses: limits, leaks, the ini default, the summary, threads, xdist,
 and its refusal to run beside pytest-memray."""
 
@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import pytracemalloc
-from pytracemalloc.pytest_plugin import format_size, parse_size
+from pytest_pytracemalloc import format_size, parse_size
 
 pytest_plugins = ["pytester"]
 
@@ -23,13 +23,13 @@ MiB = 1024 * 1024
 
 def _entry_point_installed():
     from importlib.metadata import entry_points
-    return any(ep.value == "pytracemalloc.pytest_plugin"
+    return any(ep.value == "pytest_pytracemalloc"
                for ep in entry_points(group="pytest11"))
 
 
 # Installed (pip install .), pytest loads the plugin by its entry point;
 # from a source tree it is named on the command line.
-PLUGIN = [] if _entry_point_installed() else ["-p", "pytracemalloc.pytest_plugin"]
+PLUGIN = [] if _entry_point_installed() else ["-p", "pytest_pytracemalloc"]
 
 
 @pytest.fixture
@@ -320,7 +320,7 @@ def test_the_entry_point_is_declared():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
         project = tomllib.load(f)["project"]
     assert project["entry-points"]["pytest11"] == {
-        "pytracemalloc": "pytracemalloc.pytest_plugin"}
+        "pytracemalloc": "pytest_pytracemalloc"}
 
 
 @pytest.mark.parametrize("option", ["--pytracemalloc-top=many",

@@ -4,7 +4,10 @@ the markers ``limit_memory("24 MB")`` and ``limit_leaks("1 MB")`` (the names
 and size strings of pytest-memray) fail a test over its limit.
 
 Loaded by pytest through the ``pytest11`` entry point; nothing happens, and
-nothing of the engine is imported, unless it is turned on.
+nothing of the engine is imported, unless it is turned on.  A top-level
+module, not one of the package: importing the package loads the engine,
+which an unsupported interpreter (free-threaded CPython) refuses, and a
+plugin that failed to load would stop every pytest run there.
 
 What is measured, for the call of each test (its fixtures' setup and
 teardown are outside):
@@ -214,8 +217,8 @@ def _growth(new, old):
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # The files of the plugin's own work while a test runs (the sampler).
-_OWN_FILES = frozenset(os.path.join(_HERE, name)
-                       for name in ("pytest_plugin.py", "tasks.py"))
+_OWN_FILES = frozenset((os.path.abspath(__file__),
+                       os.path.join(_HERE, "pytracemalloc", "tasks.py")))
 
 
 def _top(growth, count, floor=0):
