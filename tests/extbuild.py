@@ -25,7 +25,7 @@ def build_extension(name, source, out_dir, include_dirs=(), hardened=False):
               script_args=["-q", "build_ext", "--build-lib", out,
                            "--build-temp", out + "/build"])
     """)
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ, PYTHONPATH=package_parent())
     proc = subprocess.run(
         [sys.executable, "-c", code, name, source, str(out_dir),
          "1" if hardened else "0", *include_dirs],
@@ -36,17 +36,21 @@ def build_extension(name, source, out_dir, include_dirs=(), hardened=False):
     return str(out_dir)
 
 
+def package_parent():
+    """The directory the tests' pytracemalloc is imported from: the source
+    tree built in place, or an installed copy (the interpreters' venvs,
+    whose copy of the sources has no engine built).  Children get it on
+    PYTHONPATH so they run the same pytracemalloc."""
+    import pytracemalloc
+    return os.path.dirname(os.path.dirname(pytracemalloc.__file__))
+
+
 def run_script(path, text, extra_path=(), timeout=120):
     """Write `text` to `path`, run it with this tree (and `extra_path`)
     importable, and return its stdout; a failure shows its stderr."""
     path.write_text(text)
-    # the pytracemalloc this test imports: the source tree built in place,
-    # or an installed copy (the interpreters' venvs, whose source copy has
-    # no engine built)
-    import pytracemalloc
-    imported_from = os.path.dirname(os.path.dirname(pytracemalloc.__file__))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [imported_from, *map(str, extra_path)]))
+        [package_parent(), *map(str, extra_path)]))
     env.pop("PYTRACEMALLOC", None)
     proc = subprocess.run([sys.executable, str(path)], capture_output=True,
                           text=True, timeout=timeout, env=env)

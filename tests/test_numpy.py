@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from extbuild import ROOT, build_extension, run_script
+from extbuild import ROOT, build_extension, package_parent, run_script
 
 numpy = pytest.importorskip(
     "numpy", reason="no numpy for this interpreter (tests/requirements.txt "
@@ -372,7 +372,7 @@ def test_domain_filters_statistics_and_display_tell_arrays_apart(tmp_path):
     cli = subprocess.run(
         [sys.executable, "-m", "pytracemalloc", "-l", result["path"]],
         capture_output=True, text=True, timeout=60,
-        env=dict(os.environ, PYTHONPATH=ROOT))
+        env=dict(os.environ, PYTHONPATH=package_parent()))
     assert cli.returncode == 0, cli.stderr
     assert "[array data]" in cli.stdout
     assert "of which array data" in cli.stdout
