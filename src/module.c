@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
 #include "frames.h"
 #include "freelists.h"
@@ -243,9 +244,14 @@ error:
 }
 
 /* [(size, count, ((filename, lineno), ...)), ...], frames most recent
-   first. */
+   first; with frames_first, [(frames, size, count), ...], a snapshot's
+   own layout.  The tuples hold only str and int, so they cannot be part
+   of a cycle: they are left out of the cyclic collector from the start
+   (CPython would untrack them at their first collection), so that a
+   read-out of 10,000 sites does not bring the next full collection
+   closer. */
 static PyObject *
-build_sites(const readout *r)
+build_site_list(const readout *r, int frames_first)
 {
     PyObject **names = new_filename_cache(r);
     PyObject *frames = NULL;
@@ -275,16 +281,23 @@ build_sites(const readout *r)
                     Py_DECREF(traceback);
                     goto error;
                 }
+                PyObject_GC_UnTrack(frame);
                 PyList_SET_ITEM(frames, frame_id, frame);
             }
             Py_INCREF(frame);
             PyTuple_SET_ITEM(traceback, k, frame);
         }
-        PyObject *entry = Py_BuildValue("(nnN)", (Py_ssize_t)site->size,
-                                        (Py_ssize_t)site->count, traceback);
+        PyObject_GC_UnTrack(traceback);
+        PyObject *entry =
+            frames_first
+                ? Py_BuildValue("(Nnn)", traceback, (Py_ssize_t)site->size,
+                                (Py_ssize_t)site->count)
+                : Py_BuildValue("(nnN)", (Py_ssize_t)site->size,
+                                (Py_ssize_t)site->count, traceback);
         if (entry == NULL) {
             goto error;
         }
+        PyObject_GC_UnTrack(entry);
         PyList_SET_ITEM(result, i, entry);
     }
     Py_DECREF(frames);
@@ -296,6 +309,18 @@ error:
     Py_XDECREF(result);
     free_filename_cache(r, names);
     return NULL;
+}
+
+static PyObject *
+build_sites(const readout *r)
+{
+    return build_site_list(r, 0);
+}
+
+static PyObject *
+build_snapshot_sites(const readout *r)
+{
+    return build_site_list(r, 1);
 }
 
 static PyObject *
@@ -322,6 +347,528 @@ static PyObject *
 tm_get_sites(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     return read_out(build_sites, 1);
+}
+
+static PyObject *
+tm_get_snapshot_sites(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return read_out(build_snapshot_sites, 1);
+}
+
+/* ---- grouping snapshot sites ----------------------------------------------
+ *
+ * Snapshot.statistics() and compare_to() group a snapshot's sites, a list
+ * of (frames, size, count) with frames most recent first, by a stdlib key.
+ * Done here rather than in Python, and with as few new objects as possible:
+ * every object a read-out makes is a traced allocation, and with millions
+ * of live blocks each one costs a cache miss in the block table.
+ *
+ * The fast path takes sites as the engine and the file reader make them:
+ * exact tuples of (str, int) frames, sizes and counts that fit in 63 bits.
+ * For anything else it answers None and the caller groups in Python (same
+ * result, slower).  Because frames hold only str and int, hashing and
+ * comparing them never runs Python code, so borrowed references to the
+ * sites stay valid throughout.
+ */
+
+enum {
+    GROUP_TRACEBACK,
+    GROUP_LINENO,
+    GROUP_FILENAME,
+    GROUP_CUMULATIVE_LINENO,
+    GROUP_CUMULATIVE_FILENAME,
+};
+
+typedef struct {
+    PyObject *object; /* what is grouped on (borrowed from the sites) */
+    PyObject *key;    /* the raw key, frames oldest first (owned) */
+    Py_hash_t hash;
+    long long size;
+    long long count;
+    Py_ssize_t last_row; /* the site that last added to it */
+} site_group;
+
+typedef struct {
+    site_group *groups;
+    Py_ssize_t n, capacity;
+    Py_ssize_t *slots; /* group index + 1, 0 for an empty slot */
+    size_t mask;
+} site_groups;
+
+static void
+site_groups_clear(site_groups *g)
+{
+    for (Py_ssize_t i = 0; i < g->n; i++) {
+        Py_XDECREF(g->groups[i].key);
+    }
+    free(g->groups);
+    free(g->slots);
+}
+
+static int
+site_groups_grow(site_groups *g)
+{
+    Py_ssize_t capacity = g->capacity ? 2 * g->capacity : 1024;
+    site_group *groups = realloc(g->groups, capacity * sizeof(site_group));
+    if (groups == NULL) {
+        return -1;
+    }
+    g->groups = groups;
+    /* Slots: twice the groups, a power of two. */
+    size_t n_slots = 2 * (size_t)capacity;
+    Py_ssize_t *slots = calloc(n_slots, sizeof(Py_ssize_t));
+    if (slots == NULL) {
+        return -1;
+    }
+    free(g->slots);
+    g->slots = slots;
+    g->mask = n_slots - 1;
+    g->capacity = capacity;
+    for (Py_ssize_t i = 0; i < g->n; i++) {
+        size_t slot = (size_t)g->groups[i].hash & g->mask;
+        while (g->slots[slot] != 0) {
+            slot = (slot + 1) & g->mask;
+        }
+        g->slots[slot] = i + 1;
+    }
+    return 0;
+}
+
+/* Add a site's size and count to the group of `object`: 1, 0 when the
+   fast path gives up (a sum overflows), -1 with an exception. */
+static int
+site_groups_add(site_groups *g, PyObject *object, long long size,
+                long long count, Py_ssize_t row)
+{
+    Py_hash_t hash = PyObject_Hash(object);
+    if (hash == -1) {
+        return -1;
+    }
+    if (g->n == g->capacity && site_groups_grow(g) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t slot = (size_t)hash & g->mask;
+    for (; g->slots[slot] != 0; slot = (slot + 1) & g->mask) {
+        site_group *group = &g->groups[g->slots[slot] - 1];
+        if (group->hash != hash) {
+            continue;
+        }
+        int equal = group->object == object
+                        ? 1
+                        : PyObject_RichCompareBool(group->object, object, Py_EQ);
+        if (equal < 0) {
+            return -1;
+        }
+        if (!equal) {
+            continue;
+        }
+        if (group->last_row == row) {
+            return 1; /* each distinct frame (file) once per traceback */
+        }
+        if (__builtin_add_overflow(group->size, size, &group->size) ||
+            __builtin_add_overflow(group->count, count, &group->count)) {
+            return 0;
+        }
+        group->last_row = row;
+        return 1;
+    }
+    g->groups[g->n] = (site_group){object, NULL, hash, size, count, row};
+    g->slots[slot] = ++g->n;
+    return 1;
+}
+
+static int
+valid_frames(PyObject *frames)
+{
+    if (!PyTuple_CheckExact(frames) || PyTuple_GET_SIZE(frames) == 0) {
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(frames); k++) {
+        PyObject *frame = PyTuple_GET_ITEM(frames, k);
+        if (!PyTuple_CheckExact(frame) || PyTuple_GET_SIZE(frame) != 2 ||
+            !PyUnicode_CheckExact(PyTuple_GET_ITEM(frame, 0)) ||
+            !PyLong_CheckExact(PyTuple_GET_ITEM(frame, 1))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A size or count: >= 0, else -1 (not an exact int, negative, too big). */
+static long long
+valid_amount(PyObject *value)
+{
+    if (!PyLong_CheckExact(value)) {
+        return -1;
+    }
+    int overflow = 0;
+    long long amount = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow || amount < 0) {
+        return -1;
+    }
+    return amount;
+}
+
+/* The raw key (frames oldest first) of a group, made from the frames of
+   a site that belongs to it.  A one-frame traceback is its own key (in
+   the one-frame modes), which spares a tuple per line. */
+static PyObject *
+group_key(int mode, PyObject *frames, PyObject *object)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(frames);
+    switch (mode) {
+    case GROUP_TRACEBACK: {
+        if (n == 1) {
+            return Py_NewRef(frames);
+        }
+        PyObject *key = PyTuple_New(n);
+        if (key == NULL) {
+            return NULL;
+        }
+        for (Py_ssize_t k = 0; k < n; k++) {
+            PyObject *frame = PyTuple_GET_ITEM(frames, n - 1 - k);
+            PyTuple_SET_ITEM(key, k, Py_NewRef(frame));
+        }
+        return key;
+    }
+    case GROUP_LINENO:
+    case GROUP_CUMULATIVE_LINENO:
+        if (n == 1) {
+            return Py_NewRef(frames);
+        }
+        return PyTuple_Pack(1, object);
+    default:
+        return Py_BuildValue("((Oi))", object, 0);
+    }
+}
+
+/* 1 when every site was grouped, 0 when the fast path gives up, -1 with an
+   exception. */
+static int
+group_sites(site_groups *g, PyObject *sites, int mode)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(sites);
+    PyObject **items = PySequence_Fast_ITEMS(sites);
+    int cumulative =
+        mode == GROUP_CUMULATIVE_LINENO || mode == GROUP_CUMULATIVE_FILENAME;
+    for (Py_ssize_t row = 0; row < n; row++) {
+        PyObject *site = items[row];
+        if (!PyTuple_CheckExact(site) || PyTuple_GET_SIZE(site) != 3) {
+            return 0;
+        }
+        PyObject *frames = PyTuple_GET_ITEM(site, 0);
+        long long size = valid_amount(PyTuple_GET_ITEM(site, 1));
+        long long count = valid_amount(PyTuple_GET_ITEM(site, 2));
+        if (size < 0 || count < 0 || !valid_frames(frames)) {
+            return 0;
+        }
+        Py_ssize_t nframe = cumulative ? PyTuple_GET_SIZE(frames) : 1;
+        for (Py_ssize_t k = 0; k < nframe; k++) {
+            PyObject *frame = PyTuple_GET_ITEM(frames, k);
+            PyObject *object = mode == GROUP_TRACEBACK ? frames
+                               : (mode == GROUP_LINENO ||
+                                  mode == GROUP_CUMULATIVE_LINENO)
+                                   ? frame
+                                   : PyTuple_GET_ITEM(frame, 0);
+            Py_ssize_t before = g->n;
+            int status = site_groups_add(g, object, size, count, row);
+            if (status <= 0) {
+                return status;
+            }
+            if (g->n > before) {
+                site_group *group = &g->groups[before];
+                group->key = group_key(mode, frames, object);
+                if (group->key == NULL) {
+                    return -1;
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* Group `sites` (a list) by `mode`: 1, 0 when the fast path does not
+   apply, -1 with an exception. */
+static int
+group_site_list(PyObject *sites, int mode, site_groups *g)
+{
+    if (mode < GROUP_TRACEBACK || mode > GROUP_CUMULATIVE_FILENAME) {
+        PyErr_SetString(PyExc_ValueError, "unknown grouping mode");
+        return -1;
+    }
+    if (!PyList_CheckExact(sites)) {
+        return 0;
+    }
+    return group_sites(g, sites, mode);
+}
+
+/* _group_sites(sites, mode) -> [(size, count, raw key), ...] in order of
+   first appearance, or None. */
+static PyObject *
+tm_group_sites(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    site_groups g = {0};
+    PyObject *result = NULL;
+    PyObject *sites;
+    int mode;
+    if (!PyArg_ParseTuple(args, "Oi:_group_sites", &sites, &mode)) {
+        return NULL;
+    }
+    int status = group_site_list(sites, mode, &g);
+    if (status < 0) {
+        goto error;
+    }
+    if (status == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    result = PyList_New(g.n);
+    if (result == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < g.n; i++) {
+        PyObject *row = Py_BuildValue("(LLO)", g.groups[i].size,
+                                      g.groups[i].count, g.groups[i].key);
+        if (row == NULL) {
+            goto error;
+        }
+        PyList_SET_ITEM(result, i, row);
+    }
+    goto done;
+error:
+    Py_CLEAR(result);
+done:
+    site_groups_clear(&g);
+    return result;
+}
+
+/* Raw keys in ascending order: tuples of (str, int) frames, compared as
+   Python compares them, with the common cases (the same filename object,
+   line numbers that fit in a long) done here. */
+static int
+compare_keys(PyObject *x, PyObject *y)
+{
+    Py_ssize_t nx = PyTuple_GET_SIZE(x);
+    Py_ssize_t ny = PyTuple_GET_SIZE(y);
+    for (Py_ssize_t k = 0; k < nx && k < ny; k++) {
+        PyObject *a = PyTuple_GET_ITEM(x, k);
+        PyObject *b = PyTuple_GET_ITEM(y, k);
+        if (a == b) {
+            continue;
+        }
+        PyObject *name_a = PyTuple_GET_ITEM(a, 0);
+        PyObject *name_b = PyTuple_GET_ITEM(b, 0);
+        if (name_a != name_b) {
+            int order = PyUnicode_Compare(name_a, name_b);
+            if (order != 0) {
+                return order;
+            }
+        }
+        int overflow_a = 0, overflow_b = 0;
+        long line_a =
+            PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(a, 1), &overflow_a);
+        long line_b =
+            PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(b, 1), &overflow_b);
+        if (overflow_a || overflow_b) {
+            PyObject *la = PyTuple_GET_ITEM(a, 1);
+            PyObject *lb = PyTuple_GET_ITEM(b, 1);
+            if (PyObject_RichCompareBool(la, lb, Py_EQ) == 1) {
+                continue;
+            }
+            return PyObject_RichCompareBool(la, lb, Py_LT) == 1 ? -1 : 1;
+        }
+        if (line_a != line_b) {
+            return line_a < line_b ? -1 : 1;
+        }
+    }
+    return nx < ny ? -1 : nx > ny ? 1 : 0;
+}
+
+/* stdlib's order, descending: size, count, then the raw key. */
+static int
+compare_groups(const void *a, const void *b)
+{
+    const site_group *x = *(site_group *const *)a;
+    const site_group *y = *(site_group *const *)b;
+    if (x->size != y->size) {
+        return x->size < y->size ? 1 : -1;
+    }
+    if (x->count != y->count) {
+        return x->count < y->count ? 1 : -1;
+    }
+    return -compare_keys(x->key, y->key);
+}
+
+/* What building statistics needs, made once per call: attribute names,
+   and ints shared by equal sizes and counts (lines often hold the same
+   number of blocks of the same size: one int object, one allocation). */
+#define INT_CACHE_SIZE 1024
+typedef struct {
+    PyTypeObject *statistic_type;
+    PyTypeObject *traceback_type;
+    PyObject *no_args;
+    PyObject *names[5];
+    long long cached_value[INT_CACHE_SIZE];
+    PyObject *cached_int[INT_CACHE_SIZE];
+} statistic_maker;
+
+enum { NAME_FRAMES, NAME_TOTAL_NFRAME, NAME_TRACEBACK, NAME_SIZE, NAME_COUNT };
+
+static int
+statistic_maker_init(statistic_maker *m, PyObject *statistic_type,
+                     PyObject *traceback_type)
+{
+    static const char *const names[5] = {"_frames", "_total_nframe",
+                                         "traceback", "size", "count"};
+    memset(m, 0, sizeof(*m));
+    m->statistic_type = (PyTypeObject *)statistic_type;
+    m->traceback_type = (PyTypeObject *)traceback_type;
+    m->no_args = PyTuple_New(0);
+    if (m->no_args == NULL) {
+        return -1;
+    }
+    for (int i = 0; i < 5; i++) {
+        m->names[i] = PyUnicode_InternFromString(names[i]);
+        if (m->names[i] == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+statistic_maker_clear(statistic_maker *m)
+{
+    Py_XDECREF(m->no_args);
+    for (int i = 0; i < 5; i++) {
+        Py_XDECREF(m->names[i]);
+    }
+    for (int i = 0; i < INT_CACHE_SIZE; i++) {
+        Py_XDECREF(m->cached_int[i]);
+    }
+}
+
+/* A new reference to an int of that value. */
+static PyObject *
+statistic_maker_int(statistic_maker *m, long long value)
+{
+    size_t slot = (size_t)(((uint64_t)value * UINT64_C(0x9E3779B97F4A7C15)) >>
+                           54) &
+                  (INT_CACHE_SIZE - 1);
+    if (m->cached_int[slot] != NULL && m->cached_value[slot] == value) {
+        return Py_NewRef(m->cached_int[slot]);
+    }
+    PyObject *number = PyLong_FromLongLong(value);
+    if (number != NULL) {
+        Py_XSETREF(m->cached_int[slot], Py_NewRef(number));
+        m->cached_value[slot] = value;
+    }
+    return number;
+}
+
+/* Set an attribute, stealing the reference to value. */
+static int
+set_attribute(PyObject *object, PyObject *name, PyObject *value)
+{
+    int status = value == NULL ? -1 : PyObject_SetAttr(object, name, value);
+    Py_XDECREF(value);
+    return status;
+}
+
+/* A Statistic(Traceback of raw key, size, count), filled in as
+   snapshot._statistics does in Python. */
+static PyObject *
+new_statistic(statistic_maker *m, const site_group *group)
+{
+    PyObject *traceback =
+        m->traceback_type->tp_new(m->traceback_type, m->no_args, NULL);
+    if (traceback == NULL ||
+        set_attribute(traceback, m->names[NAME_FRAMES],
+                      Py_NewRef(group->key)) < 0 ||
+        set_attribute(traceback, m->names[NAME_TOTAL_NFRAME],
+                      Py_NewRef(Py_None)) < 0) {
+        Py_XDECREF(traceback);
+        return NULL;
+    }
+    PyObject *statistic =
+        m->statistic_type->tp_new(m->statistic_type, m->no_args, NULL);
+    if (statistic == NULL) {
+        Py_DECREF(traceback);
+        return NULL;
+    }
+    if (set_attribute(statistic, m->names[NAME_TRACEBACK], traceback) < 0 ||
+        set_attribute(statistic, m->names[NAME_SIZE],
+                      statistic_maker_int(m, group->size)) < 0 ||
+        set_attribute(statistic, m->names[NAME_COUNT],
+                      statistic_maker_int(m, group->count)) < 0) {
+        Py_DECREF(statistic);
+        return NULL;
+    }
+    return statistic;
+}
+
+/* _statistics(sites, mode, Statistic, Traceback) -> [Statistic, ...]
+   sorted as stdlib's Snapshot.statistics(), or None. */
+static PyObject *
+tm_statistics(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    site_groups g = {0};
+    PyObject *statistic_type = NULL;
+    PyObject *traceback_type = NULL;
+    PyObject *result = NULL;
+    site_group **order = NULL;
+    statistic_maker *maker = NULL;
+    PyObject *sites;
+    int mode;
+    if (!PyArg_ParseTuple(args, "OiO!O!:_statistics", &sites, &mode,
+                          &PyType_Type, &statistic_type, &PyType_Type,
+                          &traceback_type)) {
+        return NULL;
+    }
+    int status = group_site_list(sites, mode, &g);
+    if (status < 0) {
+        goto error;
+    }
+    if (status == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    order = malloc((g.n ? g.n : 1) * sizeof(site_group *));
+    maker = malloc(sizeof(statistic_maker));
+    if (order == NULL || maker == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (statistic_maker_init(maker, statistic_type, traceback_type) < 0) {
+        goto error;
+    }
+    result = PyList_New(g.n);
+    if (result == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < g.n; i++) {
+        order[i] = &g.groups[i];
+    }
+    qsort(order, g.n, sizeof(site_group *), compare_groups);
+    for (Py_ssize_t i = 0; i < g.n; i++) {
+        PyObject *statistic = new_statistic(maker, order[i]);
+        if (statistic == NULL) {
+            goto error;
+        }
+        PyList_SET_ITEM(result, i, statistic);
+    }
+    goto done;
+error:
+    Py_CLEAR(result);
+done:
+    if (maker != NULL) {
+        statistic_maker_clear(maker);
+        free(maker);
+    }
+    free(order);
+    site_groups_clear(&g);
+    return result;
 }
 
 /* The trace of the block holding obj: (size, filename, lineno), or with
@@ -682,6 +1229,17 @@ static PyMethodDef module_methods[] = {
     {"_get_sites", tm_get_sites, METH_NOARGS,
      "[(size, count, ((filename, lineno), ...)), ...], most recent frame "
      "first."},
+    {"_group_sites", tm_group_sites, METH_VARARGS,
+     "_group_sites(sites, mode)\n--\n\n[(size, count, raw key), ...] of "
+     "snapshot sites grouped by mode (0 traceback, 1 lineno, 2 filename, "
+     "3 and 4 cumulative lineno and filename), or None when the sites need "
+     "the general (Python) path."},
+    {"_statistics", tm_statistics, METH_VARARGS,
+     "_statistics(sites, mode, Statistic, Traceback)\n--\n\nThe sorted "
+     "statistics of snapshot sites grouped as _group_sites does, or None."},
+    {"_get_snapshot_sites", tm_get_snapshot_sites, METH_NOARGS,
+     "[(((filename, lineno), ...), size, count), ...]: _get_sites() in "
+     "the layout of a snapshot's sites."},
     {"_get_object_trace", tm_get_object_trace, METH_O,
      "(size, filename, lineno) of the block holding obj, or None."},
     {"_get_object_traceback", tm_get_object_traceback, METH_O,
