@@ -30,6 +30,8 @@ import warnings
 
 from pytracemalloc import _tracemalloc
 from pytracemalloc.stdlib_api import (
+    EstimatedStatistic,
+    EstimatedStatisticDiff,
     Statistic,
     StatisticDiff,
     Traceback,
@@ -43,7 +45,12 @@ __all__ = [
 ]
 
 FORMAT_NAME = "pytracemalloc-snapshot"
-FORMAT_VERSION = 1
+# Version 2 adds "sample_bytes" (sampled mode).  Exact snapshots are still
+# written as version 1, which every earlier reader reads right; a sampled
+# one is version 2, which an earlier reader refuses rather than show its
+# estimates as exact figures.
+FORMAT_VERSION = 2
+EXACT_FORMAT_VERSION = 1
 # The version of the 0.9.1 pickles ({'format_version': 1, 'stats': ...}).
 LEGACY_PICKLE_VERSION = 1
 
@@ -159,18 +166,18 @@ def _group_mode(key_type, cumulative):
     return _GROUP_MODES[key_type, bool(cumulative)]
 
 
-def _statistics(rows):
-    """[Statistic] of sorted (size, count, raw key) rows, filled in as
-    the engine's _statistics() does."""
+def _statistics(rows, kind=Statistic):
+    """[kind] of sorted (size, count, raw key) rows, filled in as the
+    engine's _statistics() does."""
     new_traceback = Traceback.__new__
-    new_statistic = Statistic.__new__
+    new_statistic = kind.__new__
     result = []
     append = result.append
     for size, count, key in rows:
         traceback = new_traceback(Traceback)
         traceback._frames = key
         traceback._total_nframe = None
-        statistic = new_statistic(Statistic)
+        statistic = new_statistic(kind)
         statistic.traceback = traceback
         statistic.size = size
         statistic.count = count
@@ -178,8 +185,8 @@ def _statistics(rows):
     return result
 
 
-def _statistic_diffs(rows):
-    """[StatisticDiff] of sorted compare_to rows."""
+def _statistic_diffs(rows, kind=StatisticDiff):
+    """[kind] of sorted compare_to rows."""
     new_traceback = Traceback.__new__
     result = []
     append = result.append
@@ -187,7 +194,7 @@ def _statistic_diffs(rows):
         traceback = new_traceback(Traceback)
         traceback._frames = key
         traceback._total_nframe = None
-        append(StatisticDiff(traceback, size, size_diff, count, count_diff))
+        append(kind(traceback, size, size_diff, count, count_diff))
     return result
 
 
@@ -200,8 +207,11 @@ class Snapshot:
     ``user_data`` (list of (title, format, value) or None).  Also ``time``,
     the creation time in epoch seconds (a float: snapshots taken within the
     same second sort by it in the order they were taken),
-    ``tracemalloc_memory`` (bytes used by pytracemalloc itself, or None)
-    and ``traceback_limit`` (frames per traceback when it was taken).
+    ``tracemalloc_memory`` (bytes used by pytracemalloc itself, or None),
+    ``traceback_limit`` (frames per traceback when it was taken) and
+    ``sample_bytes``: None for exact figures, else N, the mean number of
+    bytes between two samples of the sampled mode that took it (sizes and
+    counts are then unbiased estimates, marked ``~`` when displayed).
 
     stdlib's ``Snapshot.traces`` (one entry per live block) does not exist
     here: the engine keeps per-site totals, not per-block traces.
@@ -213,7 +223,7 @@ class Snapshot:
 
     def __init__(self, sites=(), traceback_limit=1, *, pid=None, time=None,
                  timestamp=None, process_memory=None,
-                 tracemalloc_memory=None, user_data=None):
+                 tracemalloc_memory=None, user_data=None, sample_bytes=None):
         if time is None:
             time, stamp = _now()
             timestamp = timestamp or stamp
@@ -230,17 +240,30 @@ class Snapshot:
         self.process_memory = process_memory
         self.tracemalloc_memory = tracemalloc_memory
         self.user_data = _normalize_user_data(user_data)
+        if sample_bytes is not None and (not _is_int(sample_bytes)
+                                         or sample_bytes < 1):
+            raise ValueError("sample_bytes must be None or a positive int, "
+                             "not %r" % (sample_bytes,))
+        self.sample_bytes = sample_bytes
+
+    @property
+    def is_estimate(self):
+        """True when the figures are estimates (a sampled snapshot)."""
+        return self.sample_bytes is not None
 
     def _copy_with_sites(self, sites):
         return Snapshot(sites, self.traceback_limit, pid=self.pid,
                         time=self.time, timestamp=self.timestamp,
                         process_memory=self.process_memory,
                         tracemalloc_memory=self.tracemalloc_memory,
-                        user_data=self.user_data)
+                        user_data=self.user_data,
+                        sample_bytes=self.sample_bytes)
 
     def __repr__(self):
-        return "<Snapshot pid=%s timestamp=%r sites=%d>" % (
-            self.pid, self.timestamp, len(self._sites))
+        sampled = ("" if self.sample_bytes is None
+                   else " sample_bytes=%d" % self.sample_bytes)
+        return "<Snapshot pid=%s timestamp=%r sites=%d%s>" % (
+            self.pid, self.timestamp, len(self._sites), sampled)
 
     # --- 0.9.1 API -------------------------------------------------------
 
@@ -266,7 +289,8 @@ class Snapshot:
         user_data = user_data_callback() if user_data_callback else None
         snapshot = cls((), limit, pid=os.getpid(), time=now,
                        timestamp=stamp, process_memory=_process_memory(),
-                       tracemalloc_memory=own, user_data=user_data)
+                       tracemalloc_memory=own, user_data=user_data,
+                       sample_bytes=_tracemalloc.get_sample_bytes())
         snapshot._sites = sites  # the engine's tuples, already normalized
         return snapshot
 
@@ -384,15 +408,16 @@ class Snapshot:
         only the most recent one ('lineno' and 'filename' only)."""
         with _collector_paused():
             mode = _group_mode(key_type, cumulative)
-            statistics = _tracemalloc._statistics(self._sites, mode,
-                                                  Statistic, Traceback)
+            kind = EstimatedStatistic if self.is_estimate else Statistic
+            statistics = _tracemalloc._statistics(self._sites, mode, kind,
+                                                  Traceback)
             if statistics is not None:
                 return statistics
             rows = self._rows(key_type, cumulative)
             # Sorted on plain tuples: the order of stdlib's (size, count,
             # traceback) key, since a Traceback orders as its raw frames.
             rows.sort(reverse=True)
-            return _statistics(rows)
+            return _statistics(rows, kind)
 
     def compare_to(self, old_snapshot, key_type, cumulative=False):
         """``StatisticDiff`` per key of either snapshot, sorted as stdlib:
@@ -417,7 +442,9 @@ class Snapshot:
         # The first five items are stdlib's sort key (keys are distinct, so
         # the last two never decide).
         rows.sort(reverse=True)
-        return _statistic_diffs(rows)
+        estimate = self.is_estimate or old_snapshot.is_estimate
+        return _statistic_diffs(
+            rows, EstimatedStatisticDiff if estimate else StatisticDiff)
 
     def filter_traces(self, filters):
         """A new snapshot with the sites that pass ``filters`` (a list of
@@ -458,7 +485,8 @@ class Snapshot:
             sites.append(row)
         document = {
             "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
+            "version": (EXACT_FORMAT_VERSION if self.sample_bytes is None
+                        else FORMAT_VERSION),
             "pid": self.pid,
             "time": self.time,
             "timestamp": self.timestamp,
@@ -471,6 +499,8 @@ class Snapshot:
             "frames": frame_table,
             "sites": sites,
         }
+        if self.sample_bytes is not None:
+            document["sample_bytes"] = self.sample_bytes
         text = json.dumps(document, separators=(",", ":"), allow_nan=False)
         return gzip.compress(text.encode("ascii"), compresslevel=9, mtime=0)
 
@@ -541,10 +571,11 @@ class Snapshot:
             raise _Invalid("format version %d is newer than this "
                            "pytracemalloc reads (%d): upgrade pytracemalloc"
                            % (version, FORMAT_VERSION))
-        return cls._from_v1(document)
+        return cls._from_v1(document, version)
 
     @classmethod
-    def _from_v1(cls, doc):
+    def _from_v1(cls, doc, version=1):
+        """Versions 1 and 2 (2 = 1 + "sample_bytes")."""
         pid = _field(doc, "pid", _is_int)
         when = _field(doc, "time", _is_finite_number)
         timestamp = _field(doc, "timestamp", _is_str)
@@ -552,6 +583,9 @@ class Snapshot:
         own_memory = _field(doc, "tracemalloc_memory", _is_optional_size)
         limit = _field(doc, "traceback_limit", _is_positive_int)
         user_data = _user_data(doc.get("user_data"))
+        sample_bytes = None
+        if version >= 2:
+            sample_bytes = _field(doc, "sample_bytes", _is_optional_positive)
         filenames = _field(doc, "filenames", _is_list)
         for name in filenames:
             if not isinstance(name, str):
@@ -579,7 +613,8 @@ class Snapshot:
             sites.append((tuple(site_frames), row[0], row[1]))
         return cls(sites, limit, pid=pid, time=float(when),
                    timestamp=timestamp, process_memory=process_memory,
-                   tracemalloc_memory=own_memory, user_data=user_data)
+                   tracemalloc_memory=own_memory, user_data=user_data,
+                   sample_bytes=sample_bytes)
 
     @classmethod
     def _from_legacy(cls, doc):
@@ -662,6 +697,10 @@ def _is_size(value):
 
 def _is_positive_int(value):
     return _is_int(value) and value >= 1
+
+
+def _is_optional_positive(value):
+    return value is None or _is_positive_int(value)
 
 
 def _is_optional_size(value):
@@ -902,6 +941,7 @@ def take_snapshot():
         sites = _tracemalloc._get_snapshot_sites()
     snapshot = Snapshot((), limit, pid=os.getpid(), time=now,
                         timestamp=stamp,
-                        tracemalloc_memory=_tracemalloc.get_tracemalloc_memory())
+                        tracemalloc_memory=_tracemalloc.get_tracemalloc_memory(),
+                        sample_bytes=_tracemalloc.get_sample_bytes())
     snapshot._sites = sites  # the engine's tuples, already normalized
     return snapshot

@@ -6,6 +6,7 @@
 
 #include "frames.h"
 #include "freelists.h"
+#include "sampling.h"
 #include "sites.h"
 #include "timer.h"
 
@@ -54,6 +55,15 @@ count_untraced(void)
     atomic_fetch_add_explicit(&untraced_count, 1, memory_order_relaxed);
 }
 
+/* Sampled mode (issue 17): whether a new block is left out.  In exact mode
+   one predictable branch; in sampled mode an unsampled block costs the
+   countdown's compare and subtraction (sampling.h). */
+static inline int
+sampled_out(size_t size)
+{
+    return sampling_bytes() != 0 && sampling_skip(size);
+}
+
 /* ---- MEM and OBJ domains: called with the GIL --------------------------- */
 
 /* See hooks_last_recorded_block().  The GIL. */
@@ -85,7 +95,7 @@ traced_allocation(domain_hook *hook, size_t nelem, size_t elsize, int zeroed,
     in_tracer = 1;
     void *ptr = zeroed ? wrapped->calloc(wrapped->ctx, nelem, elsize)
                        : wrapped->malloc(wrapped->ctx, elsize);
-    if (ptr != NULL && is_tracing()) {
+    if (ptr != NULL && is_tracing() && !sampled_out(nelem * elsize)) {
         record(ptr, nelem * elsize);
     }
     in_tracer = 0;
@@ -119,7 +129,9 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
         if (old_ptr != NULL) {
             traces_remove(&gil_table, (uintptr_t)old_ptr, NULL, NULL);
         }
-        record_with_gil(ptr, size);
+        if (!sampled_out(size)) {
+            record_with_gil(ptr, size);
+        }
     }
     in_tracer = 0;
     return ptr;
@@ -198,7 +210,9 @@ raw_realloc(void *ctx, void *old_ptr, size_t size)
     }
     void *ptr = hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
     if (ptr != NULL) {
-        record_raw(ptr, size);
+        if (!sampled_out(size)) {
+            record_raw(ptr, size);
+        }
     }
     else if (was_traced) {
         g_mutex_lock(&raw_lock);

@@ -15,12 +15,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "frames.h"
 #include "freelists.h"
 #include "hooks.h"
 #include "rawmem.h"
 #include "readout.h"
+#include "sampling.h"
 #include "sites.h"
 #include "timer.h"
 
@@ -75,13 +78,59 @@ frame_tuple(const readout *r, uint32_t frame_id, PyObject **cache)
 /* ---- enable / disable -----------------------------------------------------
  */
 
+/* The largest N: an exponential distance of mean N must fit in 63 bits
+   with room to spare. */
+#define MAX_SAMPLE_BYTES ((size_t)1 << 48)
+
+/* sample_bytes: None (exact mode) or N >= 1; 0 stored for None. */
+static int
+parse_sample_bytes(PyObject *value, size_t *mean_bytes)
+{
+    if (value == NULL || value == Py_None) {
+        *mean_bytes = 0;
+        return 0;
+    }
+    if (PyBool_Check(value) || !PyLong_Check(value)) {
+        PyErr_Format(PyExc_TypeError,
+                     "sample_bytes must be None or an int, not %.100s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow != 0 || n < 1 || (unsigned long long)n > MAX_SAMPLE_BYTES) {
+        PyErr_Format(PyExc_ValueError,
+                     "sample_bytes must be None (exact mode) or a number of "
+                     "bytes in range [1; %zu]",
+                     MAX_SAMPLE_BYTES);
+        return -1;
+    }
+    *mean_bytes = (size_t)n;
+    return 0;
+}
+
+static PyObject *
+sample_bytes_object(size_t mean_bytes)
+{
+    if (mean_bytes == 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromSize_t(mean_bytes);
+}
+
 static PyObject *
 tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"nframe", NULL};
+    static char *keywords[] = {"nframe", "sample_bytes", NULL};
     int nframe = 1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:enable", keywords,
-                                     &nframe)) {
+    PyObject *sample = NULL;
+    size_t mean_bytes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i$O:enable", keywords,
+                                     &nframe, &sample) ||
+        parse_sample_bytes(sample, &mean_bytes) < 0) {
         return NULL;
     }
     if (nframe < 1 || nframe > FRAMES_MAX_NFRAME) {
@@ -90,10 +139,96 @@ tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
                      FRAMES_MAX_NFRAME);
         return NULL;
     }
+    if (hooks_is_enabled()) {
+        if (mean_bytes != sampling_bytes()) {
+            /* Exact and sampled blocks cannot share the tables: their
+               weights differ. */
+            PyObject *running = sample_bytes_object(sampling_bytes());
+            PyObject *asked = sample_bytes_object(mean_bytes);
+            if (running != NULL && asked != NULL) {
+                PyErr_Format(PyExc_RuntimeError,
+                             "already tracing with sample_bytes=%R, not %R: "
+                             "call disable() first to switch modes",
+                             running, asked);
+            }
+            Py_XDECREF(running);
+            Py_XDECREF(asked);
+            return NULL;
+        }
+    }
+    else {
+        /* Nothing is traced now, so no block has weights of the old N. */
+        hooks_lock_tables();
+        sampling_set_bytes(mean_bytes);
+        hooks_unlock_tables();
+    }
     if (hooks_enable(nframe) < 0) {
         return PyErr_NoMemory();
     }
     Py_RETURN_NONE;
+}
+
+static PyObject *
+tm_get_sample_bytes(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    if (!hooks_is_enabled()) {
+        Py_RETURN_NONE;
+    }
+    return sample_bytes_object(sampling_bytes());
+}
+
+static PyObject *
+tm_set_sample_seed(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    unsigned long long seed = PyLong_AsUnsignedLongLongMask(arg);
+    if (seed == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    sampling_set_seed(seed);
+    Py_RETURN_NONE;
+}
+
+/* The sampler alone, on a list of block sizes, with the tracer off: the
+   estimated (total size, block count) of the sampled ones.  The same code
+   decides and weighs as in the hooks. */
+static PyObject *
+tm_test_sample_sizes(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *sizes;
+    PyObject *sample;
+    size_t mean_bytes;
+    if (!PyArg_ParseTuple(args, "O!O:_test_sample_sizes", &PyList_Type,
+                          &sizes, &sample) ||
+        parse_sample_bytes(sample, &mean_bytes) < 0) {
+        return NULL;
+    }
+    if (hooks_is_enabled() || mean_bytes == 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "needs the tracer off and sample_bytes set");
+        return NULL;
+    }
+    size_t saved = sampling_bytes();
+    sampling_set_bytes(mean_bytes); /* restarts from the shared seed */
+    unsigned long long total_size = 0, total_count = 0, sampled = 0;
+    Py_ssize_t n = PyList_GET_SIZE(sizes);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        size_t size = PyLong_AsSize_t(PyList_GET_ITEM(sizes, i));
+        if (size == (size_t)-1 && PyErr_Occurred()) {
+            sampling_set_bytes(saved);
+            return NULL;
+        }
+        if (!sampling_skip(size)) {
+            size_t weighted_size, weighted_count;
+            sampling_weigh(size, &weighted_size, &weighted_count);
+            total_size += weighted_size;
+            total_count += weighted_count;
+            sampled++;
+        }
+    }
+    sampling_set_bytes(saved);
+    return Py_BuildValue("(KdK)", total_size,
+                         (double)total_count / (double)SAMPLING_COUNT_ONE,
+                         sampled);
 }
 
 static PyObject *
@@ -1199,8 +1334,19 @@ tm_test_fail_after(PyObject *Py_UNUSED(module), PyObject *arg)
 static PyMethodDef module_methods[] = {
     {"enable", (PyCFunction)(void (*)(void))tm_enable,
      METH_VARARGS | METH_KEYWORDS,
-     "enable(nframe=1)\n--\n\nStart tracing, keeping up to nframe frames a "
-     "traceback; while tracing, set the depth for new allocations."},
+     "enable(nframe=1, *, sample_bytes=None)\n--\n\nStart tracing, keeping "
+     "up to nframe frames a traceback; while tracing, set the depth for new "
+     "allocations.  sample_bytes=N samples one allocated byte in N on "
+     "average (Poisson sampling by bytes) and makes every figure an "
+     "unbiased estimate; None traces every block exactly.  Switching modes "
+     "needs disable() first."},
+    {"get_sample_bytes", tm_get_sample_bytes, METH_NOARGS,
+     "N, the mean number of bytes between two samples, while tracing in "
+     "sampled mode; None in exact mode or when not tracing."},
+    {"_set_sample_seed", tm_set_sample_seed, METH_O,
+     "Seed the sampler's random generators (reproducible samples for "
+     "tests): this thread restarts now, the others at their next sample."},
+    {"_test_sample_sizes", tm_test_sample_sizes, METH_VARARGS, NULL},
     {"disable", tm_disable, METH_NOARGS,
      "Stop tracing, forget every trace and stop the timer."},
     {"is_enabled", tm_is_enabled, METH_NOARGS, "True while tracing."},
@@ -1284,6 +1430,12 @@ PyInit__tracemalloc(void)
                             "pytracemalloc: cannot initialize the tracer");
             return NULL;
         }
+        /* A different sample in every process, unless a test seeds. */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        sampling_set_seed((uint64_t)now.tv_nsec ^
+                          ((uint64_t)now.tv_sec << 30) ^
+                          ((uint64_t)getpid() << 16));
         initialized = 1;
     }
     PyObject *module = PyModule_Create(&engine_module);

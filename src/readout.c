@@ -1,5 +1,6 @@
 #include "hooks.h" /* first: Python.h sets the C library's feature macros */
 #include "readout.h"
+#include "sampling.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,7 @@ copy_sites(readout *out, int with_tracebacks)
         uint32_t nframe = with_tracebacks ? site->nframe : 1;
         out->sites[n] = (readout_site){
             .size = site->gil_size + site->raw_size,
-            .count = count,
+            .count = sampling_count(count),
             .nframe = nframe,
             .first_frame = next_frame,
         };

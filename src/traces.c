@@ -1,5 +1,6 @@
 #include "traces.h"
 
+#include "sampling.h"
 #include "sites.h"
 
 #define SIZE_IN_SIDE_MAP UINT32_MAX
@@ -50,20 +51,26 @@ subtract_from_total(trace_table *table, size_t size)
     atomic_store_explicit(&table->total_size, mine, memory_order_relaxed);
 }
 
-/* Count a block in (sign +1) or out (-1) of its site. */
+/* Count a block of `size` bytes in (sign +1) or out (-1) of its site and
+   of the table's total, with its weights (sampling.h): the table keeps the
+   true size, the statistics what the block stands for. */
 static inline void
-count_in_site(trace_table *table, uint32_t site_id, size_t size, int sign)
+count_block(trace_table *table, uint32_t site_id, size_t size, int sign)
 {
+    size_t weighted_size, weighted_count;
+    sampling_weigh(size, &weighted_size, &weighted_count);
     tm_site *site = site_get(site_id);
     size_t *site_size = table->is_raw ? &site->raw_size : &site->gil_size;
     size_t *site_count = table->is_raw ? &site->raw_count : &site->gil_count;
     if (sign > 0) {
-        *site_size += size;
-        *site_count += 1;
+        *site_size += weighted_size;
+        *site_count += weighted_count;
+        add_to_total(table, weighted_size);
     }
     else {
-        *site_size -= size;
-        *site_count -= 1;
+        *site_size -= weighted_size;
+        *site_count -= weighted_count;
+        subtract_from_total(table, weighted_size);
     }
 }
 
@@ -104,8 +111,7 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
         uint64_t old = slot->value;
         size_t old_size = unpack_size(table, address, old, 1);
         if ((uint32_t)old != PARKED_SITE) {
-            count_in_site(table, (uint32_t)old, old_size, -1);
-            subtract_from_total(table, old_size);
+            count_block(table, (uint32_t)old, old_size, -1);
         }
     }
     uint64_t packed_size = size;
@@ -117,8 +123,7 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
         }
     }
     slot->value = (packed_size << 32) | site_id;
-    count_in_site(table, site_id, size, +1);
-    add_to_total(table, size);
+    count_block(table, site_id, size, +1);
     return 0;
 }
 
@@ -137,8 +142,7 @@ traces_remove(trace_table *table, uintptr_t address, size_t *size,
     if (block_site == PARKED_SITE) {
         return 0;
     }
-    count_in_site(table, block_site, block_size, -1);
-    subtract_from_total(table, block_size);
+    count_block(table, block_site, block_size, -1);
     if (size != NULL) {
         *size = block_size;
     }
@@ -160,8 +164,7 @@ traces_park(trace_table *table, uintptr_t address)
     if (size == 0) {
         return 0; /* a parked empty block would read as a dead entry */
     }
-    count_in_site(table, (uint32_t)slot->value, size, -1);
-    subtract_from_total(table, size);
+    count_block(table, (uint32_t)slot->value, size, -1);
     slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | PARKED_SITE;
     return 1;
 }
@@ -179,12 +182,10 @@ traces_move(trace_table *table, uintptr_t address, uint32_t site_id)
         return 1;
     }
     if (old_site != PARKED_SITE) {
-        count_in_site(table, old_site, size, -1);
-        subtract_from_total(table, size);
+        count_block(table, old_site, size, -1);
     }
     slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | site_id;
-    count_in_site(table, site_id, size, +1);
-    add_to_total(table, size);
+    count_block(table, site_id, size, +1);
     return 1;
 }
 

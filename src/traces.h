@@ -6,7 +6,10 @@
  *   or more keep their size in a small side map.
  * - Adding or removing a block updates, in the same step, the block's site
  *   counters (gil_* or raw_* by the table's kind), the table's total and
- *   the shared peak: statistics are always live, never recomputed.
+ *   the shared peak: statistics are always live, never recomputed.  They
+ *   count each block with its weights (sampling.h): its size and one block
+ *   in exact mode, its estimated share in sampled mode; the table itself
+ *   keeps the true size.
  * - Locking is the caller's: the GIL for the MEM/OBJ table, the raw lock
  *   for the RAW table.  The totals and the peak are atomics so that any
  *   thread may read them.
