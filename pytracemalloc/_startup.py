@@ -6,15 +6,43 @@ costs nothing otherwise).  ``PYTRACEMALLOC=1`` traces with one frame,
 ``PYTRACEMALLOC=N`` with N frames; ``python -E`` and ``-I`` ignore it, like
 every PYTHON* variable.  An invalid value gets one warning line and the
 program runs untraced.
+
+``PYTRACEMALLOC_SAMPLE_BYTES=N`` (with PYTRACEMALLOC set) traces in sampled
+mode, one byte in N on average: a number of bytes, optionally with a
+binary suffix K, M or G (KiB, MiB, GiB also accepted), e.g. ``512K``.
+Unset or empty: exact mode.
 """
 
 import os
 import sys
 
+_SUFFIXES = {"": 1, "K": 1 << 10, "KIB": 1 << 10, "M": 1 << 20,
+             "MIB": 1 << 20, "G": 1 << 30, "GIB": 1 << 30}
+
+
+def parse_sample_bytes(text):
+    """'512K' -> 524288, '4096' -> 4096; None for an empty value;
+    ValueError for anything else."""
+    text = text.strip()
+    if not text:
+        return None
+    digits = text.rstrip("KMGIBkmgib")
+    suffix = text[len(digits):].upper()
+    if not digits.isdigit() or suffix not in _SUFFIXES:
+        raise ValueError(text)
+    value = int(digits) * _SUFFIXES[suffix]
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _warn(message):
+    sys.stderr.write("pytracemalloc: %s; running untraced\n" % message)
+
 
 def start_from_environment(environ=os.environ):
-    """Enable tracing as PYTRACEMALLOC says; return the depth used, or
-    None when not tracing."""
+    """Enable tracing as PYTRACEMALLOC (and PYTRACEMALLOC_SAMPLE_BYTES)
+    say; return the depth used, or None when not tracing."""
     value = environ.get("PYTRACEMALLOC", "")
     if not value or sys.flags.ignore_environment:
         return None
@@ -26,14 +54,23 @@ def start_from_environment(environ=os.environ):
         return None
     from pytracemalloc import _tracemalloc
     if not 1 <= nframe <= _tracemalloc.MAX_NFRAME:
-        sys.stderr.write(
-            "pytracemalloc: ignoring PYTRACEMALLOC=%r: expected a number of "
-            "frames from 1 to %d; running untraced\n"
-            % (value, _tracemalloc.MAX_NFRAME))
+        _warn("ignoring PYTRACEMALLOC=%r: expected a number of frames from "
+              "1 to %d" % (value, _tracemalloc.MAX_NFRAME))
         return None
-    import pytracemalloc  # registers the exit hook
-    pytracemalloc.enable(nframe)
-    sys.stderr.write("tracemalloc enabled\n")
+    sample_text = environ.get("PYTRACEMALLOC_SAMPLE_BYTES", "")
+    try:
+        sample_bytes = parse_sample_bytes(sample_text)
+        import pytracemalloc  # registers the exit hook
+        pytracemalloc.enable(nframe, sample_bytes=sample_bytes)
+    except ValueError:
+        _warn("ignoring PYTRACEMALLOC_SAMPLE_BYTES=%r: expected a number of "
+              "bytes such as 524288 or 512K" % (sample_text,))
+        return None
+    if sample_bytes is None:
+        sys.stderr.write("tracemalloc enabled\n")
+    else:
+        sys.stderr.write("tracemalloc enabled (sampled: one byte in %d)\n"
+                         % sample_bytes)
     return nframe
 
 

@@ -8,6 +8,12 @@ in the output formats of pytracemalloc 0.9.1::
     Total Python memory: size=3682 KiB (+3086 KiB), count=36987 (+29908), average=101 B
     Total process memory: size=10 MiB (+1 MiB) (ignore tracemalloc: 23 KiB)
     Video memory: size=229 KiB (+12 KiB)
+
+A sampled snapshot (``sample_bytes`` set) shows estimates: the header
+says so and every traced figure gets a ``~``::
+
+    2013-03-04 01:01:55: Top 10 allocations per file (estimates: sampled, one byte in 512 KiB)
+    #1: .../2.7/Lib/linecache.py: size=~408 KiB (~+408 KiB), count=~5379 (~+5379), average=~77 B
 """
 
 import os
@@ -65,9 +71,26 @@ def output_stream(file):
     return stream, color
 
 
+def _is_estimate(snapshot):
+    return getattr(snapshot, "sample_bytes", None) is not None
+
+
+def _sampling_note(snapshot, reference):
+    """'one byte in 512 KiB', or what each side sampled when they differ."""
+    def one(item):
+        if not _is_estimate(item):
+            return "exact"
+        return "one byte in %s" % format_size(item.sample_bytes)
+    mine = one(snapshot)
+    if reference is None or one(reference) == mine:
+        return mine
+    return "%s, reference %s" % (mine, one(reference))
+
+
 class _Painter:
     def __init__(self, color):
         self.color = color
+        self.estimate = False  # traced figures are estimates: mark them
 
     def __call__(self, text, code):
         if not self.color:
@@ -149,6 +172,8 @@ class DisplayTop:
         """The lines of the top of ``snapshot`` (see the module's doc)."""
         paint = _Painter(self.color)
         compare = reference is not None
+        paint.estimate = _is_estimate(snapshot) or (
+            compare and _is_estimate(reference))
         groups = self._group(snapshot)
         old_groups = self._group(reference) if compare else {}
         rows = []
@@ -169,6 +194,9 @@ class DisplayTop:
             snapshot.timestamp, count, what)
         if compare:
             header += " (compared to %s)" % reference_name
+        if paint.estimate:
+            header += " (estimates: sampled, %s)" % _sampling_note(
+                snapshot, reference)
         lines = [paint(header, _BOLD)]
         shown = rows[:count]
         for rank, (key, size, blocks, size_diff, blocks_diff) in enumerate(
@@ -206,20 +234,22 @@ class DisplayTop:
 
     def _format_values(self, paint, compare, size, size_diff, blocks,
                        blocks_diff):
+        mark = "~" if paint.estimate else ""
         parts = []
         if self.show_size:
-            text = "size=" + paint(format_size(size), _BOLD)
+            text = "size=" + mark + paint(format_size(size), _BOLD)
             if compare:
-                text += " (%s)" % paint.diff(format_size(size_diff, True),
-                                             size_diff)
+                text += " (%s%s)" % (mark, paint.diff(
+                    format_size(size_diff, True), size_diff))
             parts.append(text)
         if self.show_count:
-            text = "count=%s" % blocks
+            text = "count=%s%s" % (mark, blocks)
             if compare:
-                text += " (%s)" % paint.diff("%+d" % blocks_diff, blocks_diff)
+                text += " (%s%s)" % (mark, paint.diff("%+d" % blocks_diff,
+                                                      blocks_diff))
             parts.append(text)
         if self.show_average and blocks:
-            parts.append("average=%s" % format_size(size / blocks))
+            parts.append("average=%s%s" % (mark, format_size(size / blocks)))
         return ", ".join(parts)
 
     @staticmethod
