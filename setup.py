@@ -10,6 +10,7 @@ import os
 import shlex
 import subprocess
 import sys
+import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
@@ -33,14 +34,38 @@ def flags_with_prefix(flags, prefix):
     return [f[len(prefix):] for f in flags if f.startswith(prefix)]
 
 
+def unsupported_reason():
+    """Why the engine cannot run on the interpreter building it, or None.
+    The one place that decides: unsupported interpreters get a stand-in
+    module (src/unsupported/module.c) that refuses to import, saying this."""
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return ("pytracemalloc does not support free-threaded CPython "
+                "(--disable-gil): its MEM and OBJ hooks rely on a GIL to "
+                "guard the trace tables")
+    if sys.implementation.name != "cpython" or not (
+            (3, 11) <= sys.version_info[:2] <= (3, 15)):
+        return "pytracemalloc supports CPython 3.11 to 3.15 only"
+    return None
+
+
+UNSUPPORTED = unsupported_reason()
 cflags = pkg_config("--cflags")
 libs = pkg_config("--libs")
 extra_cflags = shlex.split(os.environ.get("PYTRACEMALLOC_CFLAGS", ""))
 extra_ldflags = shlex.split(os.environ.get("PYTRACEMALLOC_LDFLAGS", ""))
 
+if UNSUPPORTED:
+    engine_sources = ["src/unsupported/module.c"]
+    reason_literal = '"%s"' % UNSUPPORTED.replace('"', "'")
+    engine_macros = [("PYTRACEMALLOC_UNSUPPORTED_REASON", reason_literal)]
+else:
+    engine_sources = sorted(glob.glob("src/*.c"))
+    engine_macros = []
+
 engine = Extension(
     "pytracemalloc._tracemalloc",
-    sources=sorted(glob.glob("src/*.c")),
+    sources=engine_sources,
+    define_macros=engine_macros,
     depends=sorted(glob.glob("src/*.h")),
     include_dirs=["src"] + flags_with_prefix(cflags, "-I"),
     library_dirs=flags_with_prefix(libs, "-L"),

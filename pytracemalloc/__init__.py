@@ -58,5 +58,9 @@ from pytracemalloc.process import get_process_memory
 from pytracemalloc.take import TakeSnapshot
 from pytracemalloc._tracemalloc import get_free_list_mode
 
-# Tracing stops cleanly at interpreter exit, before modules are torn down.
-atexit.register(_tracemalloc.disable)
+# Tracing stops cleanly at interpreter exit, before modules are torn down:
+# the main interpreter's exit.  A legacy subinterpreter importing this
+# package shares the engine, and its end must not stop the process's
+# tracing.
+if _tracemalloc._is_main_interpreter():
+    atexit.register(_tracemalloc.disable)

@@ -7,10 +7,21 @@ costs nothing otherwise).  ``PYTRACEMALLOC=1`` traces with one frame,
 every PYTHON* variable.  An invalid value gets one warning line and the
 program runs untraced.
 
+The start-up line.  As in 0.9.1, ``tracemalloc enabled`` is written on
+stderr, but once per process tree: the first traced process sets
+``PYTRACEMALLOC_ANNOUNCED=1`` in its environment, so the children that
+inherit the variable trace silently (programs and test suites that check
+their children's stderr keep working).  ``PYTRACEMALLOC_QUIET=1`` silences
+the first one too.
+
+Only the main interpreter acts: site.py also runs this line in every
+subinterpreter, which the main interpreter's tracer already sees.
+
 ``PYTRACEMALLOC_SAMPLE_BYTES=N`` (with PYTRACEMALLOC set) traces in sampled
 mode, one byte in N on average: a number of bytes, optionally with a
 binary suffix K, M or G (KiB, MiB, GiB also accepted), e.g. ``512K``.
-Unset or empty: exact mode.
+Unset or empty: exact mode.  The start-up line then says
+``tracemalloc enabled (sampled: one byte in N)``.
 """
 
 import os
@@ -36,13 +47,9 @@ def parse_sample_bytes(text):
     return value
 
 
-def _warn(message):
-    sys.stderr.write("pytracemalloc: %s; running untraced\n" % message)
-
-
 def start_from_environment(environ=os.environ):
-    """Enable tracing as PYTRACEMALLOC (and PYTRACEMALLOC_SAMPLE_BYTES)
-    say; return the depth used, or None when not tracing."""
+    """Enable tracing as PYTRACEMALLOC says; return the depth used, or
+    None when not tracing."""
     value = environ.get("PYTRACEMALLOC", "")
     if not value or sys.flags.ignore_environment:
         return None
@@ -52,10 +59,19 @@ def start_from_environment(environ=os.environ):
         nframe = -1
     if nframe == 0:
         return None
-    from pytracemalloc import _tracemalloc
+    try:
+        from pytracemalloc import _tracemalloc
+    except ImportError:
+        # An interpreter with its own GIL cannot load the engine; the main
+        # interpreter traces it.
+        return None
+    if not _tracemalloc._is_main_interpreter():
+        return None
     if not 1 <= nframe <= _tracemalloc.MAX_NFRAME:
-        _warn("ignoring PYTRACEMALLOC=%r: expected a number of frames from "
-              "1 to %d" % (value, _tracemalloc.MAX_NFRAME))
+        sys.stderr.write(
+            "pytracemalloc: ignoring PYTRACEMALLOC=%r: expected a number of "
+            "frames from 1 to %d; running untraced\n"
+            % (value, _tracemalloc.MAX_NFRAME))
         return None
     sample_text = environ.get("PYTRACEMALLOC_SAMPLE_BYTES", "")
     try:
@@ -63,15 +79,26 @@ def start_from_environment(environ=os.environ):
         import pytracemalloc  # registers the exit hook
         pytracemalloc.enable(nframe, sample_bytes=sample_bytes)
     except ValueError:
-        _warn("ignoring PYTRACEMALLOC_SAMPLE_BYTES=%r: expected a number of "
-              "bytes such as 524288 or 512K" % (sample_text,))
+        sys.stderr.write(
+            "pytracemalloc: ignoring PYTRACEMALLOC_SAMPLE_BYTES=%r: expected "
+            "a number of bytes such as 524288 or 512K; running untraced\n"
+            % (sample_text,))
         return None
+    announce(environ, sample_bytes)
+    return nframe
+
+
+def announce(environ, sample_bytes=None):
+    """Write the start-up line, once per process tree (see above)."""
+    if environ.get("PYTRACEMALLOC_ANNOUNCED") or environ.get(
+            "PYTRACEMALLOC_QUIET"):
+        return
+    environ["PYTRACEMALLOC_ANNOUNCED"] = "1"
     if sample_bytes is None:
         sys.stderr.write("tracemalloc enabled\n")
     else:
         sys.stderr.write("tracemalloc enabled (sampled: one byte in %d)\n"
                          % sample_bytes)
-    return nframe
 
 
 start_from_environment()

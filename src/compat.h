@@ -4,11 +4,13 @@
  * Contract
  * - Include this header first in a translation unit that needs it: it asks
  *   Python.h for the internal API (Py_BUILD_CORE).
- * - COMPAT_SUPPORTED is 1 on the interpreters the engine knows (CPython
- *   3.11 to 3.15 with the GIL); elsewhere it is 0, COMPAT_UNSUPPORTED_REASON
- *   says why, and the module refuses to import.
+ * - The engine is built only for the interpreters it knows (CPython 3.11 to
+ *   3.15 with the GIL): setup.py builds src/unsupported/module.c instead
+ *   elsewhere, and this header refuses to compile there.
  * - Frame access functions read only the calling thread's own frame stack,
  *   never allocate, never raise, and are safe without the GIL.
+ * - Nothing here allocates or calls into the allocator chain: the hooks
+ *   use all of it.
  */
 #ifndef PYTRACEMALLOC_COMPAT_H
 #define PYTRACEMALLOC_COMPAT_H
@@ -20,19 +22,11 @@
 #include <Python.h>
 
 #if defined(Py_GIL_DISABLED)
-#  define COMPAT_SUPPORTED 0
-#  define COMPAT_UNSUPPORTED_REASON \
-    "pytracemalloc does not support free-threaded CPython (--disable-gil): " \
-    "its MEM and OBJ hooks rely on the GIL to guard the trace tables"
+#  error "free-threaded CPython: setup.py builds src/unsupported/module.c"
 #elif PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x03100000
-#  define COMPAT_SUPPORTED 0
-#  define COMPAT_UNSUPPORTED_REASON \
-    "pytracemalloc supports CPython 3.11 to 3.15 only"
-#else
-#  define COMPAT_SUPPORTED 1
+#  error "CPython 3.11 to 3.15 only: setup.py builds src/unsupported/module.c"
 #endif
 
-#if COMPAT_SUPPORTED
 /* CPython's internal headers are not written for -Wextra -Werror. */
 #  pragma GCC diagnostic push
 #  pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -42,6 +36,9 @@
 #  include "internal/pycore_code.h"
 #  include "internal/pycore_frame.h"
 #  include "internal/pycore_object.h"
+#  if PY_VERSION_HEX >= 0x030C0000
+#    include "internal/pycore_interp.h"
+#  endif
 #  pragma GCC diagnostic pop
 
 typedef _PyInterpreterFrame compat_frame;
@@ -168,21 +165,19 @@ compat_code_units(PyCodeObject *code)
 
 #  if PY_VERSION_HEX >= 0x030C0000
 #    define compat_request_code_extra_index PyUnstable_Eval_RequestCodeExtraIndex
-#    define compat_code_set_extra PyUnstable_Code_SetExtra
 #  else
 #    define compat_request_code_extra_index _PyEval_RequestCodeExtraIndex
-#    define compat_code_set_extra _PyCode_SetExtra
 #  endif
 
-/* Read a code object's extra slot without a function call: this is on the
-   path of every allocation.  NULL when the slot was never set. */
-/* The layout of co_extra (private to Objects/codeobject.c in 3.11, the
-   same from 3.6 to 3.15). */
+/* The layout of co_extra (private to Objects/codeobject.c in 3.11,
+   _PyCodeObjectExtra later; the same from 3.6 to 3.15). */
 typedef struct {
     Py_ssize_t ce_size;
     void *ce_extras[1];
 } compat_code_extra;
 
+/* Read a code object's extra slot without a function call: this is on the
+   path of every allocation.  NULL when the slot was never set. */
 static inline void *
 compat_code_get_extra(PyCodeObject *code, Py_ssize_t index)
 {
@@ -191,6 +186,95 @@ compat_code_get_extra(PyCodeObject *code, Py_ssize_t index)
         return NULL;
     }
     return extra->ce_extras[index];
+}
+
+/* Set a code object's extra slot, as PyUnstable_Code_SetExtra does, but
+   from inside an allocator hook: the co_extra array, when it must be
+   created or grown, comes from `below` (the allocator the hook wraps, which
+   ends where code_dealloc's PyMem_Free ends), never from the top of the
+   allocator chain, which may be another tracer holding its lock while it
+   called us.  Never raises; the previous value of the slot is overwritten
+   without calling its free function (the caller owns it).  Returns 0, or
+   -1 when memory is missing. */
+static inline int
+compat_code_set_extra_below(PyCodeObject *code, Py_ssize_t index, void *value,
+                            const PyMemAllocatorEx *below)
+{
+    compat_code_extra *extra = (compat_code_extra *)code->co_extra;
+    if (extra == NULL || index >= extra->ce_size) {
+        if (value == NULL) {
+            return 0;
+        }
+        Py_ssize_t old_size = extra == NULL ? 0 : extra->ce_size;
+        size_t bytes = sizeof(compat_code_extra) + (size_t)index * sizeof(void *);
+        extra = below->realloc(below->ctx, extra, bytes);
+        if (extra == NULL) {
+            return -1;
+        }
+        for (Py_ssize_t i = old_size; i <= index; i++) {
+            extra->ce_extras[i] = NULL;
+        }
+        extra->ce_size = index + 1;
+        code->co_extra = extra;
+    }
+    extra->ce_extras[index] = value;
+    return 0;
+}
+
+/* --- interpreters -------------------------------------------------------- */
+
+static inline PyInterpreterState *
+compat_tstate_interp(PyThreadState *tstate)
+{
+    return tstate->interp;
+}
+
+/* Whether threads of `interp` run under the main interpreter's GIL: always
+   before 3.12; from 3.12 on, an interpreter created with its own GIL
+   ("isolated") runs in parallel with the main one. */
+static inline int
+compat_interp_shares_main_gil(PyInterpreterState *interp,
+                              PyInterpreterState *main_interp)
+{
+#  if PY_VERSION_HEX >= 0x030C0000
+    return interp == main_interp || interp->ceval.gil == main_interp->ceval.gil;
+#  else
+    (void)interp;
+    (void)main_interp;
+    return 1;
+#  endif
+}
+
+/* An interpreter's id: read from the struct, no call (never reused, unlike
+   the struct's address). */
+static inline int64_t
+compat_interp_id(PyInterpreterState *interp)
+{
+    return interp->id;
+}
+
+/* Whether the interpreter of that id still exists.  Not for a hook: it
+   takes the runtime's interpreter-list lock and may set (and here clears)
+   an exception; call it with the main GIL, no lock of ours held, no
+   exception pending. */
+static inline int
+compat_interp_exists(int64_t id)
+{
+    PyInterpreterState *found = _PyInterpreterState_LookUpID(id);
+    if (found == NULL) {
+        PyErr_Clear();
+    }
+    return found != NULL;
+}
+
+/* Whether a MEM/OBJ allocator call made where no thread state is current
+   (interpreter start-up and finalization) holds the main GIL: before 3.12
+   there is one GIL, which those calls require; from 3.12 on nothing says
+   which GIL, if any, such a caller holds. */
+static inline int
+compat_null_tstate_holds_main_gil(void)
+{
+    return PY_VERSION_HEX < 0x030C0000;
 }
 
 /* --- objects ------------------------------------------------------------- */
@@ -203,5 +287,4 @@ compat_object_block(PyObject *obj)
     return (char *)obj - _PyType_PreHeaderSize(Py_TYPE(obj));
 }
 
-#endif /* COMPAT_SUPPORTED */
 #endif

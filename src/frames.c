@@ -5,15 +5,14 @@
 #include "rawmem.h"
 #include "sites.h"
 
-/* Nothing to build where the engine refuses to import (module.c says
-   why). */
-#if COMPAT_SUPPORTED
-
 Py_ssize_t frames_code_extra_index = -1; /* set once at import */
 int frames_nframe = 1;                   /* written with the GIL */
 static code_cache *all_caches;           /* GIL */
 static size_t live_caches;               /* GIL */
 static uint32_t unknown_site;            /* sites lock */
+/* Where co_extra arrays come from (hooks.h: never the top of the chain).
+   Set once at init; the allocator it points to is written with the GIL. */
+static const PyMemAllocatorEx *extra_allocator;
 
 /* Traceback buffers.  The GIL paths alternate between two, so that a
    traceback identical to the previous one (allocations in a loop) reuses
@@ -80,6 +79,12 @@ free_code_cache(void *data)
     free_cache(cache);
 }
 
+void
+frames_set_extra_allocator(const PyMemAllocatorEx *below)
+{
+    extra_allocator = below;
+}
+
 int
 frames_init(void)
 {
@@ -116,10 +121,9 @@ frames_drop_caches(void)
         code_cache *cache = all_caches;
         unlink_cache(cache);
         cache->detached = 1;
-        /* Setting the slot cannot fail for an index we own on a code object
-           that already has its extra array. */
-        (void)compat_code_set_extra((PyObject *)cache->code,
-                                    frames_code_extra_index, NULL);
+        /* Clearing a slot allocates nothing and cannot fail. */
+        (void)compat_code_set_extra_below(cache->code, frames_code_extra_index,
+                                          NULL, extra_allocator);
         free_cache(cache);
     }
     sites_lock();
@@ -221,7 +225,9 @@ frames_code_line(PyCodeObject *code, int unit)
 static size_t
 filename_utf8(PyObject *filename, char *buffer, size_t capacity)
 {
-    if (!PyUnicode_Check(filename) || PyUnicode_READY(filename) < 0) {
+    /* PyUnicode_READY would allocate (3.11): a name not ready is left
+       empty rather than made ready from inside a hook. */
+    if (!PyUnicode_Check(filename) || !PyUnicode_IS_READY(filename)) {
         return 0;
     }
     Py_ssize_t length = PyUnicode_GET_LENGTH(filename);
@@ -345,9 +351,8 @@ create_cache(PyCodeObject *code)
     cache->code = code;
     cache->filename_id = filename_id;
     cache->n_ids = n_ids;
-    if (compat_code_set_extra((PyObject *)code, frames_code_extra_index,
-                              cache) < 0) {
-        PyErr_Clear();
+    if (compat_code_set_extra_below(code, frames_code_extra_index, cache,
+                                    extra_allocator) < 0) {
         rawmem_free(cache, cache_bytes(n_ids));
         return NULL;
     }
@@ -480,4 +485,3 @@ frames_capture_site(PyThreadState *tstate, int use_caches)
     return site;
 }
 
-#endif /* COMPAT_SUPPORTED */

@@ -5,23 +5,28 @@
  *   frames_max_nframe most recent frames) of the calling thread, or the
  *   ("<unknown>", 0) site when the thread runs no Python code.  It returns
  *   0 only when the tracer is out of memory.
- * - With the GIL (use_caches = 1) it keeps, on each code object, a cache
+ * - With the main interpreter's GIL, for a thread running in the main
+ *   interpreter (use_caches = 1), it keeps, on each code object, a cache
  *   from instruction to site (nframe 1) or frame id (nframe > 1), so the
  *   line table is decoded once per instruction, not once per allocation.
- *   The cache hangs on the code object's co_extra slot and dies with it.
- * - Without the GIL (use_caches = 0) it reads only the thread's own frames
- *   and immutable code data (filename, line table): slower, never unsafe.
+ *   The cache hangs on the code object's co_extra slot and dies with it;
+ *   the slot is set without any call into CPython (hooks.h: the co_extra
+ *   array comes from the allocator set by frames_set_extra_allocator()).
+ *   Caches live on main-interpreter code objects only: the co_extra index
+ *   and its free function are registered in the main interpreter alone.
+ * - Otherwise (use_caches = 0: no GIL, or another interpreter's GIL) it
+ *   reads only the thread's own frames and immutable code data (filename,
+ *   line table), and its frame buffer is guarded by the hooks' table lock:
+ *   slower, never unsafe.
  * - Callers hold the sites lock?  No: frames takes it itself around each
  *   intern.  The GIL guards the caches and frames_max_nframe's writes.
- * - frames_drop_caches() detaches every cache (GIL held): after a reset of
+ * - frames_drop_caches() detaches every cache (main GIL held): after a reset of
  *   the sites or a change of nframe the cached ids are stale.
  */
 #ifndef PYTRACEMALLOC_FRAMES_H
 #define PYTRACEMALLOC_FRAMES_H
 
 #include "compat.h"
-
-#if COMPAT_SUPPORTED
 
 #include <stdint.h>
 
@@ -46,6 +51,9 @@ extern Py_ssize_t frames_code_extra_index;
 extern int frames_nframe;
 
 int frames_init(void);
+/* The allocator that co_extra arrays come from (the MEM allocator the
+   hooks wrap); the pointer stays valid for the process's life. */
+void frames_set_extra_allocator(const PyMemAllocatorEx *below);
 void frames_set_max_nframe(int nframe);
 int frames_max_nframe(void);
 uint32_t frames_capture_site(PyThreadState *tstate, int use_caches);
@@ -89,5 +97,4 @@ frames_capture_site_with_gil(PyThreadState *tstate)
     return frames_capture_site(tstate, 1);
 }
 
-#endif /* COMPAT_SUPPORTED */
 #endif

@@ -6,10 +6,6 @@
 #include "hooks.h"
 #include "traces.h"
 
-/* Nothing to build where the engine refuses to import (module.c says
-   why). */
-#if COMPAT_SUPPORTED
-
 /* The API added by patches/python3.11-free-list-hooks.patch.  Our own
    layout: the patch is ours. */
 typedef struct {
@@ -22,10 +18,21 @@ typedef void (*set_hooks_function)(const free_list_hooks *hooks);
 /* Set once at import. */
 static set_hooks_function set_free_list_hooks;
 
+/* Whether a free-list event may touch the MEM/OBJ table: tracing, not
+   nested in the tracer, and in the main interpreter (whose GIL guards the
+   table; blocks of other interpreters live in the locked table, and their
+   free lists are not followed). */
+static int
+may_account(void)
+{
+    return !hooks_in_tracer() && hooks_is_enabled() &&
+           hooks_in_main_interpreter();
+}
+
 static void
 keep_block(void *Py_UNUSED(ctx), void *block)
 {
-    if (hooks_in_tracer() || !hooks_is_enabled()) {
+    if (!may_account()) {
         return;
     }
     traces_park(hooks_gil_table(), (uintptr_t)block);
@@ -34,7 +41,7 @@ keep_block(void *Py_UNUSED(ctx), void *block)
 static void
 reuse_block(void *Py_UNUSED(ctx), void *block)
 {
-    if (hooks_in_tracer() || !hooks_is_enabled()) {
+    if (!may_account()) {
         return;
     }
     hooks_untraced_begin();
@@ -60,7 +67,7 @@ static int ref_tracer_installed;    /* GIL */
 static int
 trace_reference(PyObject *obj, PyRefTracerEvent event, void *data)
 {
-    if (!hooks_in_tracer() && hooks_is_enabled()) {
+    if (may_account()) {
         uintptr_t block = (uintptr_t)compat_object_block(obj);
         if (event == PyRefTracer_DESTROY) {
             traces_park(hooks_gil_table(), block);
@@ -159,4 +166,3 @@ freelists_stop(void)
 #endif
 }
 
-#endif /* COMPAT_SUPPORTED */

@@ -18,21 +18,21 @@
  *                  generators and contexts, so the hooks see everything;
  *     "untracked"  a stock interpreter: a recycled block stays on the line
  *                  that first allocated it.
- * - freelists_start()/freelists_stop() (GIL held, from hooks_enable and
- *   hooks_disable) install and remove the interpreter's hooks.
- * - The callbacks run with the GIL held and touch the MEM/OBJ table only.
+ * - freelists_start()/freelists_stop() (main GIL held, called by module.c
+ *   after enabling and before disabling the hooks) install and remove the
+ *   interpreter's hooks.
+ * - The callbacks run with some interpreter's GIL held; they touch the
+ *   MEM/OBJ table only in the main interpreter (hooks.h), and obey the
+ *   hooks' rule: no call into the allocator chain above us.
  */
 #ifndef PYTRACEMALLOC_FREELISTS_H
 #define PYTRACEMALLOC_FREELISTS_H
 
 #include "compat.h"
 
-#if COMPAT_SUPPORTED
-
 int freelists_init(void);
 const char *freelists_mode(void);
 void freelists_start(void);
 void freelists_stop(void);
 
-#endif /* COMPAT_SUPPORTED */
 #endif

@@ -3,45 +3,62 @@
 #include <glib.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "frames.h"
-#include "freelists.h"
 #include "sampling.h"
 #include "sites.h"
 #include "timer.h"
-
-/* Nothing to build where the engine refuses to import (module.c says
-   why). */
-#if COMPAT_SUPPORTED
 
 typedef struct {
     PyMemAllocatorEx wrapped; /* the allocator we call through to */
     int installed;            /* our hook is somewhere in the chain */
 } domain_hook;
 
-/* Written with the GIL by enable/disable; read by the hooks. */
+/* Written with the main GIL by enable/disable/rejoin; read by the hooks. */
 static domain_hook hook_raw;
 static domain_hook hook_mem;
 static domain_hook hook_obj;
 
-/* Whether hooks record.  Written with the GIL and the raw lock held; read
-   by every hook without a lock (a hook that sees a stale value re-checks
-   under its lock: the RAW path; or holds the GIL: the others). */
+/* Whether hooks record.  Written with the main GIL and the table lock
+   held; read by every hook without a lock (a hook that sees a stale value
+   re-checks under the table lock, or holds the main GIL). */
 static atomic_int tracing;
 
 /* The reentrancy guard: set while this thread runs tracer code or the
    allocator we wrap.  initial-exec: one instruction to read, no call. */
 static _Thread_local int in_tracer __attribute__((tls_model("initial-exec")));
 
-static trace_table gil_table; /* the GIL */
-static trace_table raw_table; /* raw_lock */
-static GMutex raw_lock;
-/* Bumped (under raw_lock) by every reset: a RAW realloc that removed a
+/* hooks_rejoin()'s probe: while in_tracer holds IN_TRACER_PROBE, a hook
+   that is called notes its domain in probe_hits and passes through.  Only
+   the nested path (in_tracer set) reads it, never the hot one.  Both are
+   touched only by the thread probing, with the main GIL. */
+#define IN_TRACER_PROBE 0x40000000
+static unsigned int probe_hits;
+
+static void
+note_probe(void *hook_ctx);
+
+static trace_table gil_table; /* the main interpreter's GIL */
+static trace_table raw_table; /* table_lock */
+static GMutex table_lock;
+/* Bumped (under table_lock) by every reset: a locked realloc that removed a
    block before calling the allocator puts it back only when no reset
    happened meanwhile, since its site id would be stale. */
 static unsigned long reset_epoch;
 
 static atomic_size_t untraced_count;
+
+/* The interpreter whose GIL guards gil_table and the frame caches: the
+   main one (the engine refuses to initialize anywhere else).  Set once. */
+static PyInterpreterState *main_interp;
+
+/* Set the first time raw_table receives a MEM/OBJ block of another
+   interpreter: from then on a main-interpreter free that misses gil_table
+   looks in raw_table too (objects of legacy subinterpreters, which share
+   the main GIL and allocator, may die in the main interpreter).  Until
+   then that look costs nothing. */
+static atomic_int foreign_blocks;
 
 static inline int
 is_tracing(void)
@@ -55,40 +72,264 @@ count_untraced(void)
     atomic_fetch_add_explicit(&untraced_count, 1, memory_order_relaxed);
 }
 
-/* Sampled mode (issue 17): whether a new block is left out.  In exact mode
-   one predictable branch; in sampled mode an unsampled block costs the
-   countdown's compare and subtraction (sampling.h). */
-static inline int
-sampled_out(size_t size)
+/* ---- where a MEM/OBJ call comes from ------------------------------------ */
+
+enum {
+    IN_MAIN,        /* main interpreter: gil_table, caches */
+    IN_SHARED_GIL,  /* legacy subinterpreter: main GIL held, no caches */
+    IN_OWN_GIL      /* an interpreter with its own GIL: table lock only */
+};
+
+static int
+context_elsewhere(PyThreadState *tstate)
 {
-    return sampling_bytes() != 0 && sampling_skip(size);
+    if (tstate == NULL) {
+        return compat_null_tstate_holds_main_gil() ? IN_MAIN : IN_OWN_GIL;
+    }
+    return compat_interp_shares_main_gil(compat_tstate_interp(tstate),
+                                         main_interp)
+               ? IN_SHARED_GIL
+               : IN_OWN_GIL;
 }
 
-/* ---- MEM and OBJ domains: called with the GIL --------------------------- */
+/* A MEM/OBJ hook's context: the common case, the main interpreter, is two
+   loads and a compare. */
+static inline int
+gil_context(PyThreadState *tstate)
+{
+    if (tstate != NULL && compat_tstate_interp(tstate) == main_interp) {
+        return IN_MAIN;
+    }
+    return context_elsewhere(tstate);
+}
 
-/* See hooks_last_recorded_block().  The GIL. */
-static uintptr_t last_recorded_block;
+/* ---- blocks of interpreters with their own GIL ----------------------------
+ * When such an interpreter is destroyed, CPython releases its object arenas
+ * whole: the blocks still live in them are never freed one by one.  Each is
+ * tagged with its interpreter (owner_of: address -> owner slot + 1), so that
+ * its traces can be dropped once the interpreter is gone (found at a
+ * read-out, or when its address comes back as another interpreter's).
+ * Everything here is guarded by table_lock.
+ */
+#define MAX_OWNERS 256
+
+typedef struct {
+    PyInterpreterState *interp; /* NULL: free slot */
+    int64_t id;                 /* tells a reused address apart */
+} owner;
+
+static owner owners[MAX_OWNERS];
+static u64map owner_of;
+/* Set once owner_of holds anything: until then frees skip it. */
+static atomic_int owned_blocks;
 
 static void
-record_with_gil(void *ptr, size_t size)
+drop_owner(int index)
+{
+    for (size_t i = 0; i <= owner_of.mask; i++) {
+        u64map_slot *slot = &owner_of.slots[i];
+        if (slot->key != 0 && slot->value == (uint64_t)index + 1) {
+            traces_remove(&raw_table, (uintptr_t)slot->key, NULL, NULL);
+            u64map_kill(&owner_of, slot);
+        }
+    }
+    owners[index].interp = NULL;
+}
+
+/* The tag of an interpreter's blocks (owner slot + 1), or 0 when every slot
+   is taken (its blocks then stay untagged). */
+static uint64_t
+owner_tag(PyInterpreterState *interp)
+{
+    int64_t id = compat_interp_id(interp);
+    int free_index = -1;
+    for (int i = 0; i < MAX_OWNERS; i++) {
+        if (owners[i].interp == interp) {
+            if (owners[i].id == id) {
+                return (uint64_t)i + 1;
+            }
+            drop_owner(i); /* the address came back: the old one is gone */
+        }
+        if (owners[i].interp == NULL && free_index < 0) {
+            free_index = i;
+        }
+    }
+    if (free_index < 0) {
+        return 0;
+    }
+    owners[free_index].interp = interp;
+    owners[free_index].id = id;
+    return (uint64_t)free_index + 1;
+}
+
+static void
+tag_block(PyInterpreterState *interp, void *ptr)
+{
+    uint64_t tag = owner_tag(interp);
+    if (tag != 0 && u64map_put(&owner_of, (uintptr_t)ptr, tag) == 0) {
+        atomic_store_explicit(&owned_blocks, 1, memory_order_relaxed);
+    }
+}
+
+/* traces_remove on raw_table, forgetting the block's owner too. */
+static int
+remove_locked(void *ptr, size_t *size, uint32_t *site)
+{
+    if (atomic_load_explicit(&owned_blocks, memory_order_relaxed)) {
+        u64map_pop(&owner_of, (uintptr_t)ptr, NULL);
+    }
+    return traces_remove(&raw_table, (uintptr_t)ptr, size, site);
+}
+
+/* ---- recording ------------------------------------------------------------
+ */
+
+/* See hooks_last_recorded_block().  The main GIL. */
+static uintptr_t last_recorded_block;
+
+/* A MEM/OBJ block of the main interpreter (main GIL held). */
+static inline void
+record_in_main(PyThreadState *tstate, void *ptr, size_t size)
 {
     last_recorded_block = (uintptr_t)ptr;
-    uint32_t site = frames_capture_site_with_gil(compat_tstate_gil_known());
+    uint32_t site = frames_capture_site_with_gil(tstate);
     if (site == 0 || traces_add(&gil_table, (uintptr_t)ptr, size, site) < 0) {
         count_untraced();
     }
     timer_tick();
 }
 
+/* A block recorded in raw_table, its site read without caches: the
+   calling thread's own frames and immutable code data only.  With `owner`,
+   the block lives in that interpreter's own arenas. */
+static void
+record_locked(PyThreadState *tstate, void *ptr, size_t size,
+              PyInterpreterState *owner)
+{
+    g_mutex_lock(&table_lock);
+    if (is_tracing()) {
+        uint32_t site = frames_capture_site(tstate, 0);
+        if (site == 0 ||
+            traces_add(&raw_table, (uintptr_t)ptr, size, site) < 0) {
+            count_untraced();
+        }
+        else if (owner != NULL) {
+            tag_block(owner, ptr);
+        }
+    }
+    g_mutex_unlock(&table_lock);
+}
+
+/* Out of line: MEM/OBJ blocks of other interpreters are rare. */
+static void
+record_elsewhere(PyThreadState *tstate, void *ptr, size_t size)
+{
+    atomic_store_explicit(&foreign_blocks, 1, memory_order_relaxed);
+    PyInterpreterState *owner = NULL;
+    if (tstate != NULL && context_elsewhere(tstate) == IN_OWN_GIL) {
+        owner = compat_tstate_interp(tstate);
+    }
+    record_locked(tstate, ptr, size, owner);
+}
+
+static void
+record_gil_block(void *ptr, size_t size)
+{
+    PyThreadState *tstate = compat_tstate_gil_known();
+    if (gil_context(tstate) == IN_MAIN) {
+        record_in_main(tstate, ptr, size);
+    }
+    else {
+        record_elsewhere(tstate, ptr, size);
+    }
+}
+
+/* A RAW block: with the main interpreter's GIL, the site comes from the
+   caches (before the table lock is taken: creating a cache calls the
+   allocator below us); otherwise as record_locked. */
+static void
+record_raw_block(void *ptr, size_t size)
+{
+    PyThreadState *tstate = compat_tstate_holding_gil();
+    if (tstate != NULL && compat_tstate_interp(tstate) == main_interp) {
+        uint32_t site = frames_capture_site_with_gil(tstate);
+        g_mutex_lock(&table_lock);
+        if (is_tracing() &&
+            (site == 0 ||
+             traces_add(&raw_table, (uintptr_t)ptr, size, site) < 0)) {
+            count_untraced();
+        }
+        g_mutex_unlock(&table_lock);
+        return;
+    }
+    if (tstate == NULL) {
+        tstate = compat_tstate_of_this_thread();
+    }
+    record_locked(tstate, ptr, size, NULL);
+}
+
+/* Remove a block from raw_table; 1 when it was traced there. */
+static int
+forget_locked(void *ptr)
+{
+    g_mutex_lock(&table_lock);
+    int was_traced = remove_locked(ptr, NULL, NULL);
+    g_mutex_unlock(&table_lock);
+    return was_traced;
+}
+
+static void
+forget_elsewhere(int context, void *ptr)
+{
+    if (!forget_locked(ptr) && context == IN_SHARED_GIL) {
+        /* A legacy subinterpreter frees an object of the main one: both
+           run under the main GIL, which we hold. */
+        traces_remove(&gil_table, (uintptr_t)ptr, NULL, NULL);
+    }
+}
+
+/* Forget a MEM/OBJ block about to be freed or moved (its address is still
+   allocated, so no other thread can be given it meanwhile). */
+static inline void
+forget_gil_block(void *ptr)
+{
+    PyThreadState *tstate = compat_tstate_gil_known();
+    int context = gil_context(tstate);
+    if (context == IN_MAIN) {
+        if (!traces_remove(&gil_table, (uintptr_t)ptr, NULL, NULL) &&
+            atomic_load_explicit(&foreign_blocks, memory_order_relaxed)) {
+            forget_locked(ptr);
+        }
+    }
+    else {
+        forget_elsewhere(context, ptr);
+    }
+}
+
+/* ---- the hooks ------------------------------------------------------------
+ */
+
+/* Sampled mode (issue 17, src/sampling.h): whether a new block is left
+   out.  Exact mode: one predictable branch.  Sampled mode: an unsampled
+   block costs the countdown's compare, subtraction and branch. */
+static inline int
+sampled_out(size_t size)
+{
+    return sampling_bytes() != 0 && sampling_skip(size);
+}
+
 /* malloc (zeroed = 0) or calloc through the wrapped allocator, recording
-   the block with `record` (the GIL or the RAW path).  Inlined into the
-   four hooks below with constant arguments. */
+   the block with `record`.  Inlined into the four hooks below with
+   constant arguments. */
 static inline void *
 traced_allocation(domain_hook *hook, size_t nelem, size_t elsize, int zeroed,
                   void (*record)(void *ptr, size_t size))
 {
     PyMemAllocatorEx *wrapped = &hook->wrapped;
     if (in_tracer) {
+        if (in_tracer == IN_TRACER_PROBE) {
+            note_probe(hook);
+        }
         return zeroed ? wrapped->calloc(wrapped->ctx, nelem, elsize)
                       : wrapped->malloc(wrapped->ctx, elsize);
     }
@@ -102,36 +343,100 @@ traced_allocation(domain_hook *hook, size_t nelem, size_t elsize, int zeroed,
     return ptr;
 }
 
+/* realloc where the old block is in raw_table and other threads allocate
+   concurrently (RAW; MEM/OBJ of interpreters other than the main one):
+   the old block is removed before the allocator frees it, since once
+   freed its address may be handed to another thread and traced again. */
+static void *
+locked_realloc(domain_hook *hook, void *old_ptr, size_t size,
+               void (*record)(void *ptr, size_t size))
+{
+    int was_traced = 0;
+    size_t old_size = 0;
+    uint32_t old_site = 0;
+    unsigned long epoch = 0;
+    if (old_ptr != NULL) {
+        g_mutex_lock(&table_lock);
+        was_traced = remove_locked(old_ptr, &old_size, &old_site);
+        epoch = reset_epoch;
+        g_mutex_unlock(&table_lock);
+    }
+    void *ptr = hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
+    if (ptr != NULL) {
+        if (!sampled_out(size)) {
+            record(ptr, size);
+        }
+    }
+    else if (was_traced) {
+        g_mutex_lock(&table_lock);
+        if (is_tracing() && epoch == reset_epoch &&
+            traces_add(&raw_table, (uintptr_t)old_ptr, old_size, old_site) <
+                0) {
+            count_untraced();
+        }
+        g_mutex_unlock(&table_lock);
+    }
+    return ptr;
+}
+
 static void *
 gil_malloc(void *ctx, size_t size)
 {
-    return traced_allocation(ctx, 1, size, 0, record_with_gil);
+    return traced_allocation(ctx, 1, size, 0, record_gil_block);
 }
 
 static void *
 gil_calloc(void *ctx, size_t nelem, size_t elsize)
 {
-    return traced_allocation(ctx, nelem, elsize, 1, record_with_gil);
+    return traced_allocation(ctx, nelem, elsize, 1, record_gil_block);
 }
 
 static void *
 gil_realloc(void *ctx, void *old_ptr, size_t size)
 {
     domain_hook *hook = ctx;
-    if (in_tracer) {
+    if (in_tracer || !is_tracing()) {
         return hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
     }
     in_tracer = 1;
-    void *ptr = hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
-    if (ptr != NULL && is_tracing()) {
-        /* The block now belongs to the line that resized it, as in stdlib
-           tracemalloc.  On failure the old block is untouched. */
+    void *ptr;
+    PyThreadState *tstate = compat_tstate_gil_known();
+    int context = gil_context(tstate);
+    if (context == IN_MAIN) {
+        /* Forget the old block while its address is still allocated: a
+           thread of another interpreter may be given it once freed. */
+        size_t old_size = 0;
+        uint32_t old_site = 0;
+        int was_traced = 0;
         if (old_ptr != NULL) {
+            was_traced = traces_remove(&gil_table, (uintptr_t)old_ptr,
+                                       &old_size, &old_site);
+            if (!was_traced && atomic_load_explicit(&foreign_blocks,
+                                                    memory_order_relaxed)) {
+                forget_locked(old_ptr);
+            }
+        }
+        ptr = hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
+        if (ptr != NULL) {
+            /* The block now belongs to the line that resized it, as in
+               stdlib tracemalloc. */
+            if (!sampled_out(size)) {
+                record_in_main(tstate, ptr, size);
+            }
+        }
+        else if (was_traced &&
+                 traces_add(&gil_table, (uintptr_t)old_ptr, old_size,
+                            old_site) < 0) {
+            /* On failure the old block is untouched: put it back. */
+            count_untraced();
+        }
+    }
+    else {
+        if (old_ptr != NULL && context == IN_SHARED_GIL) {
+            /* The old block may be the main interpreter's. */
             traces_remove(&gil_table, (uintptr_t)old_ptr, NULL, NULL);
         }
-        if (!sampled_out(size)) {
-            record_with_gil(ptr, size);
-        }
+        ptr = locked_realloc(hook, old_ptr, size, record_gil_block);
     }
     in_tracer = 0;
     return ptr;
@@ -147,44 +452,22 @@ gil_free(void *ctx, void *ptr)
     }
     in_tracer = 1;
     if (is_tracing()) {
-        traces_remove(&gil_table, (uintptr_t)ptr, NULL, NULL);
+        forget_gil_block(ptr);
     }
     hook->wrapped.free(hook->wrapped.ctx, ptr);
     in_tracer = 0;
 }
 
-/* ---- RAW domain: maybe without the GIL ---------------------------------- */
-
-/* Record a RAW block; takes the raw lock. */
-static void
-record_raw(void *ptr, size_t size)
-{
-    PyThreadState *tstate = compat_tstate_holding_gil();
-    int with_gil = tstate != NULL;
-    if (!with_gil) {
-        tstate = compat_tstate_of_this_thread();
-    }
-    g_mutex_lock(&raw_lock);
-    if (is_tracing()) {
-        uint32_t site = frames_capture_site(tstate, with_gil);
-        if (site == 0 ||
-            traces_add(&raw_table, (uintptr_t)ptr, size, site) < 0) {
-            count_untraced();
-        }
-    }
-    g_mutex_unlock(&raw_lock);
-}
-
 static void *
 raw_malloc(void *ctx, size_t size)
 {
-    return traced_allocation(ctx, 1, size, 0, record_raw);
+    return traced_allocation(ctx, 1, size, 0, record_raw_block);
 }
 
 static void *
 raw_calloc(void *ctx, size_t nelem, size_t elsize)
 {
-    return traced_allocation(ctx, nelem, elsize, 1, record_raw);
+    return traced_allocation(ctx, nelem, elsize, 1, record_raw_block);
 }
 
 static void *
@@ -195,34 +478,7 @@ raw_realloc(void *ctx, void *old_ptr, size_t size)
         return hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
     }
     in_tracer = 1;
-    /* Remove the old block before the allocator frees it: once freed, its
-       address may be handed to another thread and traced again. */
-    int was_traced = 0;
-    size_t old_size = 0;
-    uint32_t old_site = 0;
-    unsigned long epoch = 0;
-    if (old_ptr != NULL) {
-        g_mutex_lock(&raw_lock);
-        was_traced = traces_remove(&raw_table, (uintptr_t)old_ptr, &old_size,
-                                   &old_site);
-        epoch = reset_epoch;
-        g_mutex_unlock(&raw_lock);
-    }
-    void *ptr = hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
-    if (ptr != NULL) {
-        if (!sampled_out(size)) {
-            record_raw(ptr, size);
-        }
-    }
-    else if (was_traced) {
-        g_mutex_lock(&raw_lock);
-        if (is_tracing() && epoch == reset_epoch &&
-            traces_add(&raw_table, (uintptr_t)old_ptr, old_size, old_site) <
-                0) {
-            count_untraced();
-        }
-        g_mutex_unlock(&raw_lock);
-    }
+    void *ptr = locked_realloc(hook, old_ptr, size, record_raw_block);
     in_tracer = 0;
     return ptr;
 }
@@ -236,9 +492,7 @@ raw_free(void *ctx, void *ptr)
         return;
     }
     in_tracer = 1;
-    g_mutex_lock(&raw_lock);
-    traces_remove(&raw_table, (uintptr_t)ptr, NULL, NULL);
-    g_mutex_unlock(&raw_lock);
+    forget_locked(ptr);
     hook->wrapped.free(hook->wrapped.ctx, ptr);
     in_tracer = 0;
 }
@@ -249,7 +503,7 @@ raw_free(void *ctx, void *ptr)
 static void
 before_fork(void)
 {
-    g_mutex_lock(&raw_lock);
+    g_mutex_lock(&table_lock);
     sites_lock();
 }
 
@@ -257,7 +511,7 @@ static void
 after_fork_in_parent(void)
 {
     sites_unlock();
-    g_mutex_unlock(&raw_lock);
+    g_mutex_unlock(&table_lock);
 }
 
 static void
@@ -266,16 +520,20 @@ after_fork_in_child(void)
     /* Only this thread survives: the locks it took in before_fork are
        released; tables stay as they were, so tracing goes on. */
     sites_unlock();
-    g_mutex_unlock(&raw_lock);
+    g_mutex_unlock(&table_lock);
 }
 
 int
 hooks_init(void)
 {
-    g_mutex_init(&raw_lock);
+    g_mutex_init(&table_lock);
+    main_interp = PyInterpreterState_Main();
+    /* Frame caches hang on code objects in the main interpreter only, so
+       co_extra memory comes from the MEM allocator we wrap there. */
+    frames_set_extra_allocator(&hook_mem.wrapped);
     if (sites_init() < 0 || traces_init(&gil_table, 0) < 0 ||
-        traces_init(&raw_table, 1) < 0 || frames_init() < 0 ||
-        freelists_init() < 0) {
+        traces_init(&raw_table, 1) < 0 || u64map_init(&owner_of, 64) < 0 ||
+        frames_init() < 0) {
         return -1;
     }
     if (pthread_atfork(before_fork, after_fork_in_parent,
@@ -317,42 +575,45 @@ static void
 reset_all(void)
 {
     frames_drop_caches();
-    g_mutex_lock(&raw_lock);
+    g_mutex_lock(&table_lock);
     sites_lock();
     traces_reset(&gil_table);
     traces_reset(&raw_table);
+    (void)u64map_reset(&owner_of, 64);
+    memset(owners, 0, sizeof(owners));
+    atomic_store(&owned_blocks, 0);
     sites_reset();
     reset_epoch++;
     traces_reset_peak();
     sites_unlock();
-    g_mutex_unlock(&raw_lock);
+    g_mutex_unlock(&table_lock);
 }
+
+static const PyMemAllocatorEx raw_hooks = {&hook_raw, raw_malloc, raw_calloc,
+                                           raw_realloc, raw_free};
+static const PyMemAllocatorEx mem_hooks = {&hook_mem, gil_malloc, gil_calloc,
+                                           gil_realloc, gil_free};
+static const PyMemAllocatorEx obj_hooks = {&hook_obj, gil_malloc, gil_calloc,
+                                           gil_realloc, gil_free};
 
 int
 hooks_enable(int nframe)
 {
-    static const PyMemAllocatorEx raw_hooks = {
-        &hook_raw, raw_malloc, raw_calloc, raw_realloc, raw_free};
-    static const PyMemAllocatorEx mem_hooks = {
-        &hook_mem, gil_malloc, gil_calloc, gil_realloc, gil_free};
-    static const PyMemAllocatorEx obj_hooks = {
-        &hook_obj, gil_malloc, gil_calloc, gil_realloc, gil_free};
-
-    g_mutex_lock(&raw_lock);
+    g_mutex_lock(&table_lock);
     frames_set_max_nframe(nframe);
-    g_mutex_unlock(&raw_lock);
+    g_mutex_unlock(&table_lock);
     if (is_tracing()) {
+        hooks_rejoin();
         return 0;
     }
     install(PYMEM_DOMAIN_RAW, &hook_raw, &raw_hooks);
     install(PYMEM_DOMAIN_MEM, &hook_mem, &mem_hooks);
     install(PYMEM_DOMAIN_OBJ, &hook_obj, &obj_hooks);
-    freelists_start();
     atomic_store(&untraced_count, 0);
-    g_mutex_lock(&raw_lock);
+    g_mutex_lock(&table_lock);
     traces_reset_peak();
     atomic_store(&tracing, 1);
-    g_mutex_unlock(&raw_lock);
+    g_mutex_unlock(&table_lock);
     return 0;
 }
 
@@ -363,14 +624,102 @@ hooks_disable(void)
     if (!is_tracing()) {
         return;
     }
-    g_mutex_lock(&raw_lock);
+    g_mutex_lock(&table_lock);
     atomic_store(&tracing, 0);
-    g_mutex_unlock(&raw_lock);
-    freelists_stop();
+    g_mutex_unlock(&table_lock);
     uninstall(PYMEM_DOMAIN_OBJ, &hook_obj);
     uninstall(PYMEM_DOMAIN_MEM, &hook_mem);
     uninstall(PYMEM_DOMAIN_RAW, &hook_raw);
     reset_all();
+}
+
+static void
+note_probe(void *hook_ctx)
+{
+    probe_hits |= hook_ctx == &hook_raw   ? 1u << PYMEM_DOMAIN_RAW
+                  : hook_ctx == &hook_mem ? 1u << PYMEM_DOMAIN_MEM
+                                          : 1u << PYMEM_DOMAIN_OBJ;
+}
+
+/* Whether an allocation made at the top of `domain` reaches our hook: a
+   probe block that our hook lets through unrecorded, so no statistic
+   moves.  A wrong "no" would install us twice in one chain, and the
+   deeper copy would call the top again: only a probe that could not be
+   made says "yes" without having seen us. */
+static int
+chain_reaches_us(PyMemAllocatorDomain domain)
+{
+    probe_hits = 0;
+    in_tracer = IN_TRACER_PROBE;
+    void *probe;
+    switch (domain) {
+    case PYMEM_DOMAIN_RAW:
+        probe = PyMem_RawMalloc(1);
+        PyMem_RawFree(probe);
+        break;
+    case PYMEM_DOMAIN_MEM:
+        probe = PyMem_Malloc(1);
+        PyMem_Free(probe);
+        break;
+    default:
+        probe = PyObject_Malloc(1);
+        PyObject_Free(probe);
+        break;
+    }
+    in_tracer = 0;
+    return probe == NULL || (probe_hits & (1u << domain)) != 0;
+}
+
+static int
+rejoin_domain(PyMemAllocatorDomain domain, domain_hook *hook,
+              const PyMemAllocatorEx *ours)
+{
+    if (chain_reaches_us(domain)) {
+        return 0;
+    }
+    /* Cut out: what is on top now is what the cutting tracer wrapped, a
+       chain that no longer contains us.  Wrap it again. */
+    hook->installed = 0;
+    install(domain, hook, ours);
+    return 1;
+}
+
+void
+hooks_drop_dead_interpreters(void)
+{
+    if (!atomic_load_explicit(&owned_blocks, memory_order_relaxed)) {
+        return;
+    }
+    /* Ask CPython with none of our locks held: it takes its own. */
+    int64_t ids[MAX_OWNERS];
+    int gone[MAX_OWNERS];
+    g_mutex_lock(&table_lock);
+    for (int i = 0; i < MAX_OWNERS; i++) {
+        ids[i] = owners[i].interp != NULL ? owners[i].id : -1;
+    }
+    g_mutex_unlock(&table_lock);
+    for (int i = 0; i < MAX_OWNERS; i++) {
+        gone[i] = ids[i] >= 0 && !compat_interp_exists(ids[i]);
+    }
+    g_mutex_lock(&table_lock);
+    for (int i = 0; i < MAX_OWNERS; i++) {
+        if (gone[i] && owners[i].interp != NULL && owners[i].id == ids[i]) {
+            drop_owner(i);
+        }
+    }
+    g_mutex_unlock(&table_lock);
+}
+
+int
+hooks_rejoin(void)
+{
+    if (!is_tracing() || in_tracer ||
+        gil_context(compat_tstate_gil_known()) != IN_MAIN) {
+        return 0;
+    }
+    return rejoin_domain(PYMEM_DOMAIN_RAW, &hook_raw, &raw_hooks) +
+           rejoin_domain(PYMEM_DOMAIN_MEM, &hook_mem, &mem_hooks) +
+           rejoin_domain(PYMEM_DOMAIN_OBJ, &hook_obj, &obj_hooks);
 }
 
 int
@@ -394,7 +743,7 @@ hooks_untraced_count(void)
 void
 hooks_lock_tables(void)
 {
-    g_mutex_lock(&raw_lock);
+    g_mutex_lock(&table_lock);
     sites_lock();
 }
 
@@ -402,7 +751,7 @@ void
 hooks_unlock_tables(void)
 {
     sites_unlock();
-    g_mutex_unlock(&raw_lock);
+    g_mutex_unlock(&table_lock);
 }
 
 trace_table *
@@ -441,4 +790,8 @@ hooks_in_tracer(void)
     return in_tracer;
 }
 
-#endif /* COMPAT_SUPPORTED */
+int
+hooks_in_main_interpreter(void)
+{
+    return gil_context(compat_tstate_gil_known()) == IN_MAIN;
+}

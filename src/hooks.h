@@ -7,27 +7,56 @@
  *   exactly what it wrapped, on each domain where our hook is still the
  *   installed one.  Where another tracer wrapped ours meanwhile, our hook
  *   stays in its chain and passes every call through untouched, so that
- *   tracer keeps working.
- * - The MEM/OBJ table and the site gil_* counters are guarded by the GIL;
- *   the RAW table and raw_* counters by the raw lock (RAW functions are
- *   called without the GIL).  A thread-local guard makes every allocation
- *   made while the tracer runs (by us or the allocator we wrap) pass
- *   through untraced.
+ *   tracer keeps working.  hooks_rejoin() puts our hooks back on top of a
+ *   chain that another tracer cut them out of (stdlib's stop() restores the
+ *   allocator it wrapped, which may lie below ours).
+ *
+ * The rule of the hot path (every hook obeys it; frames, sites, traces and
+ * freelists callbacks run inside hooks and obey it too)
+ * - A hook never calls the allocator chain above it: no PyMem_*,
+ *   PyObject_*, no CPython API that allocates or raises (object creation,
+ *   PyCode_SetExtra, PyUnicode_READY, PyErr_*).  The tracer's own memory
+ *   comes from libc (rawmem); the one piece of memory CPython must own, a
+ *   code object's co_extra array, comes from the allocator the hook wraps
+ *   (below us: where code_dealloc's PyMem_Free ends), never from the top.
+ *   Another tracer above us may hold its own lock while it calls us: going
+ *   back up would wait on that lock forever.
+ * - A hook never waits on a lock that anything else may hold while calling
+ *   us: it takes only our own locks (the table lock, the sites lock, in
+ *   that order), and never calls out of the tracer while holding them.
+ *   Calls down the chain (the wrapped allocator) are made with none of our
+ *   locks held.
+ *
+ * What guards what (one GIL per interpreter since 3.12)
+ * - gil_table, the site gil_* counters, the frame caches hung on code
+ *   objects and the GIL frame buffers: the MAIN interpreter's GIL.  Only
+ *   threads running in the main interpreter touch them, and legacy
+ *   subinterpreters that share its GIL (to find a block freed there).
+ * - raw_table and the site raw_* counters: the table lock (a GMutex).  It
+ *   holds every RAW block, and the MEM/OBJ blocks of every interpreter but
+ *   the main one (isolated interpreters with their own GIL, legacy ones):
+ *   those are recorded without caches, reading only their own thread's
+ *   frames and immutable code data, as a free-threaded build would have to.
+ *   Blocks of an interpreter with its own GIL are tagged with it, so the
+ *   blocks that die with it (its arenas are released whole) leave the
+ *   statistics at the next read-out (hooks_drop_dead_interpreters).
+ * - sites: the sites lock (sites.h).  Totals and peak: atomics (traces.h).
+ * - A thread-local guard makes every allocation made while the tracer runs
+ *   (by us or the allocator we wrap) pass through untraced.
  * - A block the tracer could not record (out of memory) is counted in
  *   hooks_untraced_count(); the user's allocation never fails because of
  *   the tracer.
- * - hooks_lock_tables()/hooks_unlock_tables() (GIL held) give a reader a
- *   consistent view of all tables and counters; the reader must not
- *   allocate Python objects while it holds them.
- * - enable/disable/clear are called with the GIL.  Functions returning int
- *   return 0 on success, -1 with no exception set on failure.
+ * - hooks_lock_tables()/hooks_unlock_tables() (main GIL held) give a
+ *   reader a consistent view of all tables and counters; the reader must
+ *   not allocate Python objects while it holds them.
+ * - enable/disable/clear/rejoin are called with the main interpreter's GIL.
+ *   Functions returning int return 0 on success, -1 with no exception set
+ *   on failure.
  */
 #ifndef PYTRACEMALLOC_HOOKS_H
 #define PYTRACEMALLOC_HOOKS_H
 
 #include "compat.h"
-
-#if COMPAT_SUPPORTED
 
 #include <stddef.h>
 
@@ -40,6 +69,15 @@ int hooks_is_enabled(void);
 /* Forget every trace and statistic, and reset the peak; tracing goes on. */
 void hooks_clear_traces(void);
 size_t hooks_untraced_count(void);
+/* While tracing: put our hooks back on top of each domain whose chain no
+   longer reaches them (found by a zero-size probe allocation).  Returns
+   the number of domains re-joined. */
+int hooks_rejoin(void);
+
+/* Main GIL held, no exception pending (a read-out): drop the traces of
+   blocks that interpreters with their own GIL left in arenas CPython
+   released with them.  Costs nothing until such an interpreter ran. */
+void hooks_drop_dead_interpreters(void);
 
 void hooks_lock_tables(void);
 void hooks_unlock_tables(void);
@@ -52,9 +90,12 @@ void hooks_untraced_begin(void);
 void hooks_untraced_end(void);
 /* Whether this thread is running tracer code now. */
 int hooks_in_tracer(void);
-/* The last block recorded in the MEM/OBJ domains (GIL held): an object
-   created in that block was just allocated, not taken from a free list. */
+/* Whether the calling thread (holding some GIL) runs in the main
+   interpreter, whose GIL guards gil_table and the frame caches. */
+int hooks_in_main_interpreter(void);
+/* The last block recorded in the MEM/OBJ domains (main GIL held): an
+   object created in that block was just allocated, not taken from a free
+   list. */
 uintptr_t hooks_last_recorded_block(void);
 
-#endif /* COMPAT_SUPPORTED */
 #endif

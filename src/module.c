@@ -27,8 +27,6 @@
 #include "sites.h"
 #include "timer.h"
 
-#if COMPAT_SUPPORTED
-
 static PyObject *
 decode_filename(const readout *r, uint32_t filename_id, PyObject **cache)
 {
@@ -165,6 +163,7 @@ tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     if (hooks_enable(nframe) < 0) {
         return PyErr_NoMemory();
     }
+    freelists_start();
     Py_RETURN_NONE;
 }
 
@@ -234,6 +233,7 @@ tm_test_sample_sizes(PyObject *Py_UNUSED(module), PyObject *args)
 static PyObject *
 tm_disable(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
+    freelists_stop();
     hooks_disable();
     Py_RETURN_NONE;
 }
@@ -258,11 +258,26 @@ tm_clear_traces(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 }
 
 static PyObject *
+tm_is_main_interpreter(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return PyBool_FromLong(PyInterpreterState_Get() ==
+                           PyInterpreterState_Main());
+}
+
+static PyObject *
+tm_rejoin(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return PyLong_FromLong(hooks_rejoin());
+}
+
+static PyObject *
 tm_get_traced_memory(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     if (!hooks_is_enabled()) {
         return Py_BuildValue("(ii)", 0, 0);
     }
+    hooks_rejoin();
+    hooks_drop_dead_interpreters();
     size_t current = traces_current();
     size_t peak = traces_peak();
     return Py_BuildValue("(nn)", (Py_ssize_t)current, (Py_ssize_t)peak);
@@ -462,6 +477,8 @@ static PyObject *
 read_out(PyObject *(*build)(const readout *), int with_tracebacks)
 {
     readout copy;
+    hooks_rejoin();
+    hooks_drop_dead_interpreters();
     if (readout_take(&copy, with_tracebacks) < 0) {
         return PyErr_NoMemory();
     }
@@ -1397,6 +1414,12 @@ static PyMethodDef module_methods[] = {
      "func(*args, **kwargs) at the first allocation at least delay seconds "
      "after the last call."},
     {"stop_timer", tm_stop_timer, METH_NOARGS, "Stop the timer."},
+    {"_is_main_interpreter", tm_is_main_interpreter, METH_NOARGS,
+     "Whether the caller runs in the main interpreter, whose start-up and "
+     "exit drive tracing."},
+    {"_rejoin", tm_rejoin, METH_NOARGS,
+     "Put the hooks back on top of allocator chains that no longer reach "
+     "them; return how many."},
     {"_test_malloc", tm_test_malloc, METH_VARARGS, NULL},
     {"_test_calloc", tm_test_calloc, METH_VARARGS, NULL},
     {"_test_realloc", tm_test_realloc, METH_VARARGS, NULL},
@@ -1424,8 +1447,26 @@ PyMODINIT_FUNC
 PyInit__tracemalloc(void)
 {
     static int initialized;
+    if (!compat_interp_shares_main_gil(PyInterpreterState_Get(),
+                                       PyInterpreterState_Main())) {
+        /* Its functions read tables that the main GIL guards. */
+        PyErr_SetString(PyExc_ImportError,
+                        "pytracemalloc cannot be imported in an interpreter "
+                        "with its own GIL: it traces that interpreter from the "
+                        "main one");
+        return NULL;
+    }
     if (!initialized) {
-        if (hooks_init() < 0) {
+        /* The engine's state is the process's: its frame caches and the
+           table guarded by a GIL belong to the main interpreter, which
+           must load it first (hooks.h). */
+        if (PyInterpreterState_Get() != PyInterpreterState_Main()) {
+            PyErr_SetString(PyExc_ImportError,
+                            "pytracemalloc: import it in the main interpreter "
+                            "first (it traces every interpreter from there)");
+            return NULL;
+        }
+        if (hooks_init() < 0 || freelists_init() < 0) {
             PyErr_SetString(PyExc_ImportError,
                             "pytracemalloc: cannot initialize the tracer");
             return NULL;
@@ -1451,14 +1492,3 @@ PyInit__tracemalloc(void)
     }
     return module;
 }
-
-#else /* !COMPAT_SUPPORTED */
-
-PyMODINIT_FUNC
-PyInit__tracemalloc(void)
-{
-    PyErr_SetString(PyExc_ImportError, COMPAT_UNSUPPORTED_REASON);
-    return NULL;
-}
-
-#endif

@@ -5,10 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Nothing to build where the engine refuses to import (module.c says
-   why). */
-#if COMPAT_SUPPORTED
-
 void
 readout_free(readout *out)
 {
@@ -178,4 +174,3 @@ readout_block(uintptr_t address, readout *out)
     return found;
 }
 
-#endif /* COMPAT_SUPPORTED */

@@ -2,10 +2,6 @@
 
 #include <time.h>
 
-/* Nothing to build where the engine refuses to import (module.c says
-   why). */
-#if COMPAT_SUPPORTED
-
 /* All guarded by the GIL. */
 int timer_armed;
 int timer_countdown;
@@ -147,4 +143,3 @@ timer_stop(void)
     release_callback();
 }
 
-#endif /* COMPAT_SUPPORTED */

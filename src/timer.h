@@ -19,8 +19,6 @@
 
 #include "compat.h"
 
-#if COMPAT_SUPPORTED
-
 #define TIMER_POLL_EVERY 64
 
 extern int timer_armed;
@@ -40,5 +38,4 @@ int timer_start(double delay, PyObject *func, PyObject *args,
                 PyObject *kwargs);
 void timer_stop(void);
 
-#endif /* COMPAT_SUPPORTED */
 #endif
