@@ -318,6 +318,42 @@ sampled_out(size_t size)
     return sampling_bytes() != 0 && sampling_skip(size);
 }
 
+/* Sampled mode: a block being freed that the tables surely do not hold
+   (the filter of sampling.h): no context, no lock, no probe. */
+static inline int
+surely_untraced(void *ptr)
+{
+    return sampling_bytes() != 0 &&
+           !sampling_filter_may_hold((uintptr_t)ptr);
+}
+
+/* Sampled mode's fast paths.  An allocation that is not sampled (the
+   countdown covers it) or a free of a block the filter says is not traced
+   goes straight to the wrapped allocator, without the guard: nothing on
+   that path can call an allocator.  Each hook below is that test and a
+   tail call, the rest (the guard, recording) lives in a separate function
+   so that the fast path saves no registers. */
+static inline int
+passes_unsampled(size_t nelem, size_t elsize)
+{
+    size_t size;
+    if (sampling_bytes() == 0 || in_tracer ||
+        __builtin_mul_overflow(nelem, elsize, &size) ||
+        size >= sampling_countdown) {
+        return 0;
+    }
+    sampling_countdown -= size;
+    return 1;
+}
+
+static inline int
+frees_untraced(void *ptr)
+{
+    return surely_untraced(ptr) && !in_tracer;
+}
+
+#define SLOW_PATH __attribute__((noinline))
+
 /* malloc (zeroed = 0) or calloc through the wrapped allocator, recording
    the block with `record`.  Inlined into the four hooks below with
    constant arguments. */
@@ -379,16 +415,36 @@ locked_realloc(domain_hook *hook, void *old_ptr, size_t size,
     return ptr;
 }
 
-static void *
-gil_malloc(void *ctx, size_t size)
+static SLOW_PATH void *
+gil_malloc_traced(void *ctx, size_t size)
 {
     return traced_allocation(ctx, 1, size, 0, record_gil_block);
 }
 
 static void *
-gil_calloc(void *ctx, size_t nelem, size_t elsize)
+gil_malloc(void *ctx, size_t size)
+{
+    domain_hook *hook = ctx;
+    if (passes_unsampled(1, size)) {
+        return hook->wrapped.malloc(hook->wrapped.ctx, size);
+    }
+    return gil_malloc_traced(ctx, size);
+}
+
+static SLOW_PATH void *
+gil_calloc_traced(void *ctx, size_t nelem, size_t elsize)
 {
     return traced_allocation(ctx, nelem, elsize, 1, record_gil_block);
+}
+
+static void *
+gil_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    domain_hook *hook = ctx;
+    if (passes_unsampled(nelem, elsize)) {
+        return hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize);
+    }
+    return gil_calloc_traced(ctx, nelem, elsize);
 }
 
 static void *
@@ -442,8 +498,8 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
     return ptr;
 }
 
-static void
-gil_free(void *ctx, void *ptr)
+static SLOW_PATH void
+gil_free_traced(void *ctx, void *ptr)
 {
     domain_hook *hook = ctx;
     if (in_tracer || ptr == NULL) {
@@ -458,16 +514,47 @@ gil_free(void *ctx, void *ptr)
     in_tracer = 0;
 }
 
-static void *
-raw_malloc(void *ctx, size_t size)
+static void
+gil_free(void *ctx, void *ptr)
+{
+    domain_hook *hook = ctx;
+    if (frees_untraced(ptr)) {
+        hook->wrapped.free(hook->wrapped.ctx, ptr);
+        return;
+    }
+    gil_free_traced(ctx, ptr);
+}
+
+static SLOW_PATH void *
+raw_malloc_traced(void *ctx, size_t size)
 {
     return traced_allocation(ctx, 1, size, 0, record_raw_block);
 }
 
 static void *
-raw_calloc(void *ctx, size_t nelem, size_t elsize)
+raw_malloc(void *ctx, size_t size)
+{
+    domain_hook *hook = ctx;
+    if (passes_unsampled(1, size)) {
+        return hook->wrapped.malloc(hook->wrapped.ctx, size);
+    }
+    return raw_malloc_traced(ctx, size);
+}
+
+static SLOW_PATH void *
+raw_calloc_traced(void *ctx, size_t nelem, size_t elsize)
 {
     return traced_allocation(ctx, nelem, elsize, 1, record_raw_block);
+}
+
+static void *
+raw_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    domain_hook *hook = ctx;
+    if (passes_unsampled(nelem, elsize)) {
+        return hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize);
+    }
+    return raw_calloc_traced(ctx, nelem, elsize);
 }
 
 static void *
@@ -487,7 +574,7 @@ static void
 raw_free(void *ctx, void *ptr)
 {
     domain_hook *hook = ctx;
-    if (in_tracer || ptr == NULL || !is_tracing()) {
+    if (in_tracer || ptr == NULL || !is_tracing() || frees_untraced(ptr)) {
         hook->wrapped.free(hook->wrapped.ctx, ptr);
         return;
     }

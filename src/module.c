@@ -218,7 +218,8 @@ tm_test_sample_sizes(PyObject *Py_UNUSED(module), PyObject *args)
         }
         if (!sampling_skip(size)) {
             size_t weighted_size, weighted_count;
-            sampling_weigh(size, &weighted_size, &weighted_count);
+            double variance;
+            sampling_weigh(size, &weighted_size, &weighted_count, &variance);
             total_size += weighted_size;
             total_count += weighted_count;
             sampled++;
@@ -505,6 +506,69 @@ static PyObject *
 tm_get_snapshot_sites(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     return read_out(build_snapshot_sites, 1);
+}
+
+/* {(filename, lineno): variance of the size estimate} by the most recent
+   frame, for the lines with a non-zero variance (sampled mode); and the
+   total's variance under the key None.  Blocks of different sites are
+   sampled independently, so variances add up. */
+static PyObject *
+build_line_variances(const readout *r)
+{
+    PyObject *result = NULL;
+    PyObject **names = NULL;
+    double total = 0.0;
+    double *variance = calloc(r->n_frames ? r->n_frames : 1, sizeof(double));
+    if (variance == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (uint32_t i = 0; i < r->n_sites; i++) {
+        uint32_t frame_id = r->frame_ids[r->sites[i].first_frame];
+        variance[frame_id] += r->sites[i].variance;
+        total += r->sites[i].variance;
+    }
+    names = new_filename_cache(r);
+    result = PyDict_New();
+    if (names == NULL || result == NULL) {
+        goto error;
+    }
+    for (uint32_t frame_id = 1; frame_id < r->n_frames; frame_id++) {
+        if (variance[frame_id] <= 0.0) {
+            continue;
+        }
+        PyObject *key = frame_tuple(r, frame_id, names);
+        PyObject *value = PyFloat_FromDouble(variance[frame_id]);
+        int status = (key == NULL || value == NULL)
+                         ? -1
+                         : PyDict_SetItem(result, key, value);
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (status < 0) {
+            goto error;
+        }
+    }
+    PyObject *value = PyFloat_FromDouble(total);
+    if (value == NULL || PyDict_SetItem(result, Py_None, value) < 0) {
+        Py_XDECREF(value);
+        goto error;
+    }
+    Py_DECREF(value);
+    free(variance);
+    free_filename_cache(r, names);
+    return result;
+
+error:
+    free(variance);
+    free_filename_cache(r, names);
+    Py_XDECREF(result);
+    return NULL;
+}
+
+static PyObject *
+tm_get_line_variances(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return read_out(build_line_variances, 0);
 }
 
 /* ---- grouping snapshot sites ----------------------------------------------
@@ -1392,6 +1456,10 @@ static PyMethodDef module_methods[] = {
     {"_get_sites", tm_get_sites, METH_NOARGS,
      "[(size, count, ((filename, lineno), ...)), ...], most recent frame "
      "first."},
+    {"_get_line_variances", tm_get_line_variances, METH_NOARGS,
+     "{(filename, lineno): variance of the line's size estimate, None: "
+     "the total's}, by the most recent frame (sampled mode; the standard "
+     "error is its square root)."},
     {"_group_sites", tm_group_sites, METH_VARARGS,
      "_group_sites(sites, mode)\n--\n\n[(size, count, raw key), ...] of "
      "snapshot sites grouped by mode (0 traceback, 1 lineno, 2 filename, "

@@ -6,6 +6,25 @@
 _Thread_local uint64_t sampling_countdown
     __attribute__((tls_model("initial-exec")));
 size_t sampling_mean_bytes;
+_Atomic uint16_t sampling_filter[1u << SAMPLING_FILTER_BITS];
+
+void
+sampling_filter_count(uintptr_t address, int sign)
+{
+    _Atomic uint16_t *counter = &sampling_filter[sampling_filter_slot(address)];
+    uint16_t seen = atomic_load_explicit(counter, memory_order_relaxed);
+    for (;;) {
+        if (seen == UINT16_MAX || (sign < 0 && seen == 0)) {
+            return; /* saturated: stays "may hold" for good */
+        }
+        uint16_t next = (uint16_t)(sign > 0 ? seen + 1 : seen - 1);
+        if (atomic_compare_exchange_weak_explicit(counter, &seen, next,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            return;
+        }
+    }
+}
 
 /* The generator of each thread: splitmix64 (one state word, full period,
    passes BigCrush), seeded from the shared seed.  A thread whose epoch is
@@ -87,6 +106,9 @@ void
 sampling_set_bytes(size_t mean_bytes)
 {
     sampling_mean_bytes = mean_bytes;
+    for (size_t i = 0; i < (1u << SAMPLING_FILTER_BITS); i++) {
+        atomic_store_explicit(&sampling_filter[i], 0, memory_order_relaxed);
+    }
     restart();
 }
 
@@ -105,7 +127,7 @@ sampling_seed(void)
 
 void
 sampling_weigh_sampled(size_t size, size_t *weighted_size,
-                       size_t *weighted_count)
+                       size_t *weighted_count, double *variance)
 {
     /* p = 1 - exp(-s/N), computed without cancellation for s << N. */
     double p = -expm1(-(double)size / (double)sampling_mean_bytes);
@@ -115,6 +137,7 @@ sampling_weigh_sampled(size_t size, size_t *weighted_size,
         p = 1.0;
     }
     double estimated_size = (double)size / p;
+    *variance = (1.0 - p) * estimated_size * estimated_size;
     double estimated_count = (double)SAMPLING_COUNT_ONE / p;
     *weighted_size = estimated_size >= 0x1.0p63 ? (size_t)1 << 63
                                                 : (size_t)llround(estimated_size);

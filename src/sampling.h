@@ -24,10 +24,19 @@
  *   number; a new seed or a new N is picked up by the calling thread at
  *   once and by every other thread at its next sample.
  * - Lock-free: the countdown and the generator are thread-local.
+ * - The filter: a counting filter of the addresses in the trace tables,
+ *   kept in sampled mode only.  sampling_filter_may_hold() is false for an
+ *   address the tables surely do not hold, so that the free of an
+ *   unsampled block, by far the most common, costs a hash and one load
+ *   (no lock, no table probe).  Counters are atomics (both tables update
+ *   them, under different locks); one that would overflow stays saturated,
+ *   which only costs lookups.  Cleared by sampling_set_bytes() (the tables
+ *   are empty then).
  */
 #ifndef PYTRACEMALLOC_SAMPLING_H
 #define PYTRACEMALLOC_SAMPLING_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,9 +45,10 @@
 
 /* Bytes left before this thread's next sampling point (>= 1 once drawn;
    0 in a thread that never sampled: its first allocation draws). */
+/* Hidden: read without the GOT's indirection on the hooks' fast path. */
 extern _Thread_local uint64_t sampling_countdown
-    __attribute__((tls_model("initial-exec")));
-extern size_t sampling_mean_bytes;
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+extern size_t sampling_mean_bytes __attribute__((visibility("hidden")));
 
 static inline size_t
 sampling_bytes(void)
@@ -69,20 +79,47 @@ sampling_skip(size_t size)
 
 /* What a traced block of `size` bytes counts for in the statistics: its
    size and 1 block in exact mode, else its weighted size and fixed-point
-   count. */
+   count.  *variance gets the block's share of the variance of a size
+   estimate ((1 - p) / p^2 * s^2: the blocks of a Poisson process are
+   sampled independently, so these shares add up to an unbiased estimate
+   of the variance of a sum), 0 in exact mode. */
 void sampling_weigh_sampled(size_t size, size_t *weighted_size,
-                            size_t *weighted_count);
+                            size_t *weighted_count, double *variance);
 
 static inline void
-sampling_weigh(size_t size, size_t *weighted_size, size_t *weighted_count)
+sampling_weigh(size_t size, size_t *weighted_size, size_t *weighted_count,
+               double *variance)
 {
     if (__builtin_expect(sampling_mean_bytes == 0, 1)) {
         *weighted_size = size;
         *weighted_count = 1;
+        *variance = 0.0;
         return;
     }
-    sampling_weigh_sampled(size, weighted_size, weighted_count);
+    sampling_weigh_sampled(size, weighted_size, weighted_count, variance);
 }
+
+#define SAMPLING_FILTER_BITS 15
+extern _Atomic uint16_t sampling_filter[1u << SAMPLING_FILTER_BITS]
+    __attribute__((visibility("hidden")));
+
+static inline size_t
+sampling_filter_slot(uintptr_t address)
+{
+    return (size_t)(((uint64_t)(address >> 4) * UINT64_C(0x9E3779B97F4A7C15)) >>
+                    (64 - SAMPLING_FILTER_BITS));
+}
+
+static inline int
+sampling_filter_may_hold(uintptr_t address)
+{
+    return atomic_load_explicit(&sampling_filter[sampling_filter_slot(address)],
+                                memory_order_relaxed) != 0;
+}
+
+/* An address entered (sign +1) or left (-1) a trace table: callers are
+   the trace tables, in sampled mode. */
+void sampling_filter_count(uintptr_t address, int sign);
 
 /* A sum of counts in blocks (rounded in sampled mode). */
 static inline size_t

@@ -58,18 +58,23 @@ static inline void
 count_block(trace_table *table, uint32_t site_id, size_t size, int sign)
 {
     size_t weighted_size, weighted_count;
-    sampling_weigh(size, &weighted_size, &weighted_count);
+    double variance;
+    sampling_weigh(size, &weighted_size, &weighted_count, &variance);
     tm_site *site = site_get(site_id);
     size_t *site_size = table->is_raw ? &site->raw_size : &site->gil_size;
     size_t *site_count = table->is_raw ? &site->raw_count : &site->gil_count;
+    double *site_variance =
+        table->is_raw ? &site->raw_variance : &site->gil_variance;
     if (sign > 0) {
         *site_size += weighted_size;
         *site_count += weighted_count;
+        *site_variance += variance;
         add_to_total(table, weighted_size);
     }
     else {
         *site_size -= weighted_size;
         *site_count -= weighted_count;
+        *site_variance -= variance;
         subtract_from_total(table, weighted_size);
     }
 }
@@ -124,6 +129,9 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
     }
     slot->value = (packed_size << 32) | site_id;
     count_block(table, site_id, size, +1);
+    if (!was_live && sampling_bytes() != 0) {
+        sampling_filter_count(address, +1);
+    }
     return 0;
 }
 
@@ -137,6 +145,9 @@ traces_remove(trace_table *table, uintptr_t address, size_t *size,
     }
     uint64_t packed = slot->value;
     u64map_kill(&table->blocks, slot);
+    if (sampling_bytes() != 0) {
+        sampling_filter_count(address, -1);
+    }
     size_t block_size = unpack_size(table, address, packed, 1);
     uint32_t block_site = (uint32_t)packed;
     if (block_site == PARKED_SITE) {
@@ -187,6 +198,13 @@ traces_move(trace_table *table, uintptr_t address, uint32_t site_id)
     slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | site_id;
     count_block(table, site_id, size, +1);
     return 1;
+}
+
+int
+traces_holds(const trace_table *table, uintptr_t address)
+{
+    u64map_slot *slot = u64map_find(&table->blocks, address);
+    return slot != NULL && slot->value != 0;
 }
 
 int

@@ -40,6 +40,8 @@ int traces_add(trace_table *table, uintptr_t address, size_t size,
                uint32_t site_id);
 int traces_remove(trace_table *table, uintptr_t address, size_t *size,
                   uint32_t *site_id);
+/* Whether the address is in the table, live or parked. */
+int traces_holds(const trace_table *table, uintptr_t address);
 /* Find a block without removing it; 1 if found. */
 int traces_lookup(trace_table *table, uintptr_t address, size_t *size,
                   uint32_t *site_id);
