@@ -107,11 +107,14 @@ def line_figures(nblock, block_size, **mode):
     blocks = [KnownBlock(engine.DOMAIN_RAW, block_size)
               for _ in range(nblock)]
     size, count = line_stats(HELPER_FILE, MALLOC_LINE)
+    variance = engine._get_line_variances().get((HELPER_FILE, MALLOC_LINE),
+                                                0.0)
     traced = engine._get_traced_blocks()
     for block in blocks:
         block.free()
     after = line_stats(HELPER_FILE, MALLOC_LINE)
     engine.disable()
+    line_figures.variance = variance
     return size, count, traced, after
 
 
@@ -121,13 +124,15 @@ def test_line_estimates_through_the_hooks_are_unbiased():
     n, nblock, block_size = 64 * KIB, 1500, 3000
     exact_size, exact_count, _, _ = line_figures(nblock, block_size)
     assert exact_size >= nblock * block_size and exact_count >= nblock
-    sizes, counts = [], []
+    assert line_figures.variance == 0.0  # exact mode: no error
+    sizes, counts, variances = [], [], []
     # WHEN the line is read in sampled mode, over 120 seeds
     for seed in range(120):
         size, count, _, after = line_figures(nblock, block_size, seed=seed,
                                              sample_bytes=n)
         sizes.append(size)
         counts.append(count)
+        variances.append(line_figures.variance)
         # AND after freeing them the line holds nothing (every sampled
         # block was found and removed with the weight it was added with)
         assert after == (0, 0)
@@ -136,6 +141,10 @@ def test_line_estimates_through_the_hooks_are_unbiased():
     assert_unbiased(sizes, exact_size, "line size")
     assert_unbiased(counts, exact_count, "line count")
     assert mean_and_error(sizes)[1] < 0.02 * exact_size
+    # AND the engine's variance estimate matches the spread of the
+    # estimates (the standard errors the bench shows)
+    ratio = statistics.variance(sizes) / statistics.fmean(variances)
+    assert 0.5 < ratio < 2.0, ratio
 
 
 def test_unsampled_blocks_are_not_in_the_table_and_free_cleanly():
