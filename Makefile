@@ -71,6 +71,7 @@ bench: build
 	$(PIP) install memray || echo "bench: memray cannot be installed here: skipped"
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/scale.py
+	$(PYTHON) bench/numpy_alloc.py
 
 format:
 	clang-format -i src/*.c src/*.h

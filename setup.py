@@ -67,7 +67,8 @@ engine = Extension(
     sources=engine_sources,
     define_macros=engine_macros,
     depends=sorted(glob.glob("src/*.h")),
-    include_dirs=["src"] + flags_with_prefix(cflags, "-I"),
+    include_dirs=["src", "pytracemalloc/include"]
+    + flags_with_prefix(cflags, "-I"),
     library_dirs=flags_with_prefix(libs, "-L"),
     libraries=flags_with_prefix(libs, "-l") + ["dl", "m"],
     extra_compile_args=["-std=c11", "-O2", "-fno-strict-aliasing"]

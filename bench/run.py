@@ -210,6 +210,12 @@ def main():
     if churn:
         print("target ours/1 churn <= 2.0x: %.2fx %s" % (
             churn["time"], "met" if churn["time"] <= 2.0 else "NOT met"))
+    # numpy (issue 14): array data traced, at about stdlib's cost.
+    row = table.get("numpy", {})
+    if row.get("ours/1") and row.get("stdlib/1"):
+        print("numpy: ours/1 %.2fx, stdlib/1 %.2fx of untraced (ours/stdlib "
+              "%.2f)" % (row["ours/1"]["time"], row["stdlib/1"]["time"],
+                         row["ours/1"]["time"] / row["stdlib/1"]["time"]))
     rss = means["ours/1"]["rss"]
     print("target ours/1 peak RSS <= 1.5x: %.2fx %s" % (
         rss, "met" if rss <= 1.5 else "NOT met"))

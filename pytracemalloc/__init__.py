@@ -58,9 +58,24 @@ from pytracemalloc.process import get_process_memory
 from pytracemalloc.take import TakeSnapshot
 from pytracemalloc._tracemalloc import get_free_list_mode
 
+# --- extensions' blocks: numpy's array data, the C API (issue 14) ---
+from pytracemalloc._tracemalloc import NUMPY_DOMAIN
+
+
+def get_include():
+    """The directory of pytracemalloc_capi.h, the header of the C API that
+    lets an extension report its buffers (README.rst, "numpy arrays and
+    extensions' buffers")."""
+    import os
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "include")
+
+
 # Tracing stops cleanly at interpreter exit, before modules are torn down:
 # the main interpreter's exit.  A legacy subinterpreter importing this
 # package shares the engine, and its end must not stop the process's
 # tracing.
 if _tracemalloc._is_main_interpreter():
     atexit.register(_tracemalloc.disable)
+    from pytracemalloc import _coexist
+    _coexist.install()

@@ -9,6 +9,19 @@ in the output formats of pytracemalloc 0.9.1::
     Total process memory: size=10 MiB (+1 MiB) (ignore tracemalloc: 23 KiB)
     Video memory: size=229 KiB (+12 KiB)
 
+numpy's array data (domain 389047, see README.rst) is shown apart from the
+Python objects of the same line, marked "[array data]", and totalled under
+the total; blocks that other extensions report are marked "[domain N]".
+Without such blocks the output is 0.9.1's::
+
+    2026-12-01 20:40:12: Top 10 allocations per file and line
+    #1: .../numpy/_core/numeric.py:232 [array data]: size=76 MiB, count=1, average=76 MiB
+    #2: .../examples/pipeline.py:12 [array data]: size=38 MiB, count=1, average=38 MiB
+    #3: <frozen importlib._bootstrap_external>:729: size=3658 KiB, count=20116, average=186 B
+    ...
+    Total Python memory: size=121 MiB, count=43001, average=2968 B
+      of which array data: size=114 MiB, count=2, average=57 MiB
+
 A sampled snapshot (``sample_bytes`` set) shows estimates: the header
 says so and every traced figure gets a ``~``::
 
@@ -20,6 +33,8 @@ import os
 import sys
 
 from pytracemalloc import tasks
+
+NUMPY_DOMAIN = 389047
 
 _UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
 
@@ -47,6 +62,12 @@ def format_size(size, sign=False):
     if sign:
         return ("-" if size < 0 else "+") + text
     return ("-" if size < 0 else "") + text
+
+
+def _domain_marker(domain):
+    if domain == NUMPY_DOMAIN:
+        return "[array data]"
+    return "[domain %s]" % domain
 
 
 def shorten_filename(filename, parts):
@@ -204,6 +225,8 @@ class DisplayTop:
             name = paint(shorten_filename(key[0], self.filename_parts), _CYAN)
             if self.show_lineno:
                 name += ":" + paint(str(key[1]), _YELLOW)
+            if key[2]:
+                name += " " + paint(_domain_marker(key[2]), _YELLOW)
             lines.append("#%s: %s: %s" % (
                 rank, name, self._format_values(
                     paint, compare, size, size_diff, blocks, blocks_diff)))
@@ -214,18 +237,32 @@ class DisplayTop:
                 paint, compare, *self._sums(rest))))
         lines.append("Total Python memory: %s" % self._format_values(
             paint, compare, *self._sums(rows)))
+        lines.extend(self._domain_lines(paint, compare, rows))
         lines.extend(self._process_lines(paint, snapshot, reference))
         lines.extend(self._user_data_lines(paint, snapshot, reference))
         return lines
 
     def _group(self, snapshot):
+        """{(filename, lineno or 0, domain): (size, blocks)}."""
         groups = {}
-        for filename, lines in snapshot.stats.items():
-            for lineno, (size, blocks) in lines.items():
-                key = (filename, lineno if self.show_lineno else 0)
-                old_size, old_blocks = groups.get(key, (0, 0))
-                groups[key] = (old_size + size, old_blocks + blocks)
+        for frames, size, blocks, domain in snapshot._sites:
+            filename, lineno = frames[0]
+            key = (filename, lineno if self.show_lineno else 0, domain)
+            old_size, old_blocks = groups.get(key, (0, 0))
+            groups[key] = (old_size + size, old_blocks + blocks)
         return groups
+
+    def _domain_lines(self, paint, compare, rows):
+        """One total per domain other than CPython's, when there is one."""
+        domains = sorted({row[0][2] for row in rows if row[0][2]})
+        lines = []
+        for domain in domains:
+            sums = self._sums([row for row in rows if row[0][2] == domain])
+            what = ("array data" if domain == NUMPY_DOMAIN
+                    else "domain %s" % domain)
+            lines.append("  of which %s: %s" % (
+                what, self._format_values(paint, compare, *sums)))
+        return lines
 
     @staticmethod
     def _sums(rows):

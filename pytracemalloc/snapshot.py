@@ -4,10 +4,12 @@ stdlib tracemalloc's API (``take_snapshot``, ``statistics``,
 ``compare_to``, ``filter_traces``, ``dump``).
 
 A snapshot keeps the engine's per-site data: one entry per distinct
-traceback, ``(frames, size, count)`` with ``frames`` a tuple of
-``(filename, lineno)`` MOST RECENT FIRST.  Everything else (the 0.9.1
-``stats`` dictionary, stdlib statistics) is computed from the sites, in
-O(sites), never per block.
+domain and traceback, ``(frames, size, count, domain)`` with ``frames`` a
+tuple of ``(filename, lineno)`` MOST RECENT FIRST and ``domain`` 0 for the
+blocks of CPython's allocators, another number for blocks reported by an
+extension (``NUMPY_DOMAIN``, 389047: numpy's array data).  Everything
+else (the 0.9.1 ``stats`` dictionary, stdlib statistics) is computed from
+the sites, in O(sites), never per block.
 
 Snapshot files are documented in docs/snapshot-format.rst: gzip-compressed
 JSON with a format name and a version, plain data only.  Opening a file
@@ -41,16 +43,18 @@ from pytracemalloc.stdlib_api import (
 
 __all__ = [
     "Snapshot", "SnapshotLoadError", "SnapshotWriteError", "take_snapshot",
-    "FORMAT_NAME", "FORMAT_VERSION",
+    "FORMAT_NAME", "FORMAT_VERSION", "NUMPY_DOMAIN",
 ]
 
 FORMAT_NAME = "pytracemalloc-snapshot"
-# Version 2 adds "sample_bytes" (sampled mode).  Exact snapshots are still
-# written as version 1, which every earlier reader reads right; a sampled
-# one is version 2, which an earlier reader refuses rather than show its
-# estimates as exact figures.
-FORMAT_VERSION = 2
-EXACT_FORMAT_VERSION = 1
+# Version 2 adds the domain of each site; version 3 adds "sample_bytes"
+# (sampled mode).  A snapshot is written in the oldest version that holds
+# it: 1 with domain 0 only and exact figures, which older readers read; a
+# sampled one is version 3, which an older reader refuses rather than show
+# its estimates as exact figures.
+FORMAT_VERSION = 3
+SAMPLED_FORMAT_VERSION = 3
+NUMPY_DOMAIN = 389047
 # The version of the 0.9.1 pickles ({'format_version': 1, 'stats': ...}).
 LEGACY_PICKLE_VERSION = 1
 
@@ -123,6 +127,22 @@ def _normalize_user_data(user_data):
                             "got %r" % (item,))
         items.append(item)
     return items
+
+
+def _normalize_site(site):
+    """(frames most recent first, size, count, domain) from a 3- or
+    4-tuple."""
+    site = tuple(site)
+    if len(site) == 3:
+        frames, size, count = site
+        domain = 0
+    elif len(site) == 4:
+        frames, size, count, domain = site
+    else:
+        raise TypeError("a site is (frames, size, count[, domain]), got %.80r"
+                        % (site,))
+    return (tuple(map(tuple, frames)) or (_UNKNOWN_FRAME,), size, count,
+            domain)
 
 
 def _is_own_site(frames):
@@ -217,8 +237,9 @@ class Snapshot:
     here: the engine keeps per-site totals, not per-block traces.
 
     The constructor takes sites, an iterable of ``(frames, size, count)``
-    with frames most recent first; use ``create()``, ``take_snapshot()``
-    or ``load()`` rather than calling it.
+    or ``(frames, size, count, domain)`` with frames most recent first
+    (domain 0 when not given); use ``create()``, ``take_snapshot()`` or
+    ``load()`` rather than calling it.
     """
 
     def __init__(self, sites=(), traceback_limit=1, *, pid=None, time=None,
@@ -230,8 +251,7 @@ class Snapshot:
         elif timestamp is None:
             timestamp = _time.strftime(_TIMESTAMP_FORMAT,
                                        _time.localtime(time))
-        self._sites = [(tuple(map(tuple, frames)) or (_UNKNOWN_FRAME,),
-                        size, count) for frames, size, count in sites]
+        self._sites = [_normalize_site(site) for site in sites]
         self._stats = None
         self.traceback_limit = traceback_limit
         self.pid = os.getpid() if pid is None else pid
@@ -280,11 +300,11 @@ class Snapshot:
         limit = _tracemalloc.get_traceback_limit()
         sites = []
         own = 0
-        for size, count, frames in _tracemalloc._get_sites():
+        for size, count, frames, domain in _tracemalloc._get_sites(True):
             if _is_own_site(frames):
                 own += size
             else:
-                sites.append((frames, size, count))
+                sites.append((frames, size, count, domain))
         own += _tracemalloc.get_tracemalloc_memory()
         user_data = user_data_callback() if user_data_callback else None
         snapshot = cls((), limit, pid=os.getpid(), time=now,
@@ -302,7 +322,7 @@ class Snapshot:
         replaces the sites by one-frame sites."""
         if self._stats is None:
             stats = {}
-            for frames, size, count in self._sites:
+            for frames, size, count, _ in self._sites:
                 filename, lineno = frames[0]
                 lines = stats.setdefault(filename, {})
                 old_size, old_count = lines.get(lineno, (0, 0))
@@ -312,10 +332,20 @@ class Snapshot:
 
     @stats.setter
     def stats(self, stats):
-        self._sites = [(((filename, lineno),), size, count)
+        self._sites = [(((filename, lineno),), size, count, 0)
                        for filename, lines in stats.items()
                        for lineno, (size, count) in lines.items()]
         self._stats = None
+
+    def domain_totals(self):
+        """{domain: (size, count)} of the snapshot's blocks: 0 for
+        CPython's allocators, ``NUMPY_DOMAIN`` (389047) for numpy's array
+        data, other numbers for blocks reported by other extensions."""
+        totals = {}
+        for _, size, count, domain in self._sites:
+            old_size, old_count = totals.get(domain, (0, 0))
+            totals[domain] = (old_size + size, old_count + count)
+        return totals
 
     def filter_filenames(self, patterns, include):
         """Keep (``include`` true) or drop the sites whose most recent
@@ -376,21 +406,21 @@ class Snapshot:
         """{raw key: [size, count]}: the general path of _rows, for sites
         the C one does not take (sizes beyond 64 bits, odd types)."""
         if key_type == "traceback":
-            keys = ((frames[::-1],) for frames, _, _ in self._sites)
+            keys = ((site[0][::-1],) for site in self._sites)
         elif key_type == "lineno" and not cumulative:
-            keys = ((frames[:1],) for frames, _, _ in self._sites)
+            keys = ((site[0][:1],) for site in self._sites)
         elif key_type == "filename" and not cumulative:
-            keys = ((((frames[0][0], 0),),) for frames, _, _ in self._sites)
+            keys = ((((site[0][0][0], 0),),) for site in self._sites)
         elif key_type == "lineno":
             # Each distinct frame once per traceback, so recursion does not
             # count a block twice on the same line.
-            keys = ([(frame,) for frame in set(frames)]
-                    for frames, _, _ in self._sites)
+            keys = ([(frame,) for frame in set(site[0])]
+                    for site in self._sites)
         else:
-            keys = ([((filename, 0),) for filename in {f[0] for f in frames}]
-                    for frames, _, _ in self._sites)
+            keys = ([((filename, 0),) for filename in {f[0] for f in site[0]}]
+                    for site in self._sites)
         groups = {}
-        for site_keys, (_, size, count) in zip(keys, self._sites):
+        for site_keys, (_, size, count, _) in zip(keys, self._sites):
             for key in site_keys:
                 total = groups.get(key)
                 if total is None:
@@ -456,7 +486,7 @@ class Snapshot:
         exclude = [f for f in filters if not f.inclusive]
         return self._copy_with_sites(
             site for site in self._sites
-            if _site_passes(include, exclude, site[0]))
+            if _site_passes(include, exclude, site[0], site[3]))
 
     # --- files -----------------------------------------------------------
 
@@ -470,8 +500,13 @@ class Snapshot:
         frames = {}
         frame_table = []
         sites = []
-        for site_frames, size, count in self._sites:
-            row = [size, count]
+        # The oldest version that holds the data, for older readers.
+        if self.sample_bytes is not None:
+            version = SAMPLED_FORMAT_VERSION
+        else:
+            version = 2 if any(site[3] for site in self._sites) else 1
+        for site_frames, size, count, domain in self._sites:
+            row = [size, count, domain] if version >= 2 else [size, count]
             for frame in site_frames:
                 index = frames.get(frame)
                 if index is None:
@@ -485,8 +520,7 @@ class Snapshot:
             sites.append(row)
         document = {
             "format": FORMAT_NAME,
-            "version": (EXACT_FORMAT_VERSION if self.sample_bytes is None
-                        else FORMAT_VERSION),
+            "version": version,
             "pid": self.pid,
             "time": self.time,
             "timestamp": self.timestamp,
@@ -575,7 +609,8 @@ class Snapshot:
 
     @classmethod
     def _from_v1(cls, doc, version=1):
-        """Versions 1 and 2 (2 = 1 + "sample_bytes")."""
+        """Versions 1, 2 (whose site rows hold the domain after the
+        count) and 3 (2 and "sample_bytes")."""
         pid = _field(doc, "pid", _is_int)
         when = _field(doc, "time", _is_finite_number)
         timestamp = _field(doc, "timestamp", _is_str)
@@ -584,7 +619,7 @@ class Snapshot:
         limit = _field(doc, "traceback_limit", _is_positive_int)
         user_data = _user_data(doc.get("user_data"))
         sample_bytes = None
-        if version >= 2:
+        if version >= SAMPLED_FORMAT_VERSION:
             sample_bytes = _field(doc, "sample_bytes", _is_optional_positive)
         filenames = _field(doc, "filenames", _is_list)
         for name in filenames:
@@ -601,16 +636,19 @@ class Snapshot:
             frames.append((filenames[row[0]], row[1]))
         sites = []
         nframe = len(frames)
+        first_frame = 3 if version >= 2 else 2
         for row in _field(doc, "sites", _is_list):
-            if (not isinstance(row, list) or len(row) < 3
-                    or not _is_size(row[0]) or not _is_size(row[1])):
+            if (not isinstance(row, list) or len(row) < first_frame + 1
+                    or not _is_size(row[0]) or not _is_size(row[1])
+                    or (version >= 2 and not _is_domain(row[2]))):
                 raise _Invalid("invalid site %.80r" % (row,))
             site_frames = []
-            for index in row[2:]:
+            for index in row[first_frame:]:
                 if not _is_index(index, nframe):
                     raise _Invalid("invalid frame index %r" % (index,))
                 site_frames.append(frames[index])
-            sites.append((tuple(site_frames), row[0], row[1]))
+            sites.append((tuple(site_frames), row[0], row[1],
+                          row[2] if version >= 2 else 0))
         return cls(sites, limit, pid=pid, time=float(when),
                    timestamp=timestamp, process_memory=process_memory,
                    tracemalloc_memory=own_memory, user_data=user_data,
@@ -649,7 +687,7 @@ class Snapshot:
                         or not _is_size(value[0]) or not _is_size(value[1])):
                     raise _Invalid("invalid stats entry %.80r:%.20r"
                                    % (filename, lineno))
-                sites.append((((filename, lineno),), value[0], value[1]))
+                sites.append((((filename, lineno),), value[0], value[1], 0))
         try:
             when = _time.mktime(_time.strptime(timestamp, _TIMESTAMP_FORMAT))
         except (ValueError, OverflowError):
@@ -693,6 +731,10 @@ def _is_int(value):
 
 def _is_size(value):
     return _is_int(value) and value >= 0
+
+
+def _is_domain(value):
+    return _is_int(value) and 0 <= value < 2 ** 32
 
 
 def _is_positive_int(value):

@@ -157,6 +157,21 @@ freelists_start(void)
 }
 
 void
+freelists_rejoin(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    /* stdlib tracemalloc's stop() clears the reference tracer, ours
+       included when it had replaced ours: take the empty slot back. */
+    void *data;
+    if (ref_tracer_installed && PyRefTracer_GetTracer(&data) == NULL) {
+        previous_tracer = NULL;
+        previous_tracer_data = NULL;
+        (void)PyRefTracer_SetTracer(trace_reference, NULL);
+    }
+#endif
+}
+
+void
 freelists_stop(void)
 {
     if (set_free_list_hooks != NULL) {

@@ -34,5 +34,8 @@ int freelists_init(void);
 const char *freelists_mode(void);
 void freelists_start(void);
 void freelists_stop(void);
+/* While installed (main GIL held): take back the interpreter's tracer slot
+   when another tool emptied it. */
+void freelists_rejoin(void);
 
 #endif

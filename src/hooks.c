@@ -619,8 +619,9 @@ hooks_init(void)
        co_extra memory comes from the MEM allocator we wrap there. */
     frames_set_extra_allocator(&hook_mem.wrapped);
     if (sites_init() < 0 || traces_init(&gil_table, 0) < 0 ||
-        traces_init(&raw_table, 1) < 0 || u64map_init(&owner_of, 64) < 0 ||
-        frames_init() < 0) {
+        traces_init(&raw_table, 1) < 0 ||
+        traces_init(hooks_ext_table(), TRACES_EXT) < 0 ||
+        u64map_init(&owner_of, 64) < 0 || frames_init() < 0) {
         return -1;
     }
     if (pthread_atfork(before_fork, after_fork_in_parent,
@@ -666,6 +667,7 @@ reset_all(void)
     sites_lock();
     traces_reset(&gil_table);
     traces_reset(&raw_table);
+    traces_reset(hooks_ext_table());
     (void)u64map_reset(&owner_of, 64);
     memset(owners, 0, sizeof(owners));
     atomic_store(&owned_blocks, 0);
@@ -881,4 +883,108 @@ int
 hooks_in_main_interpreter(void)
 {
     return gil_context(compat_tstate_gil_known()) == IN_MAIN;
+}
+
+/* ==== blocks reported by extensions (issue 14) ============================
+ *
+ * numpy's array data (through PyTraceMalloc_Track, see gotpatch.c) and the
+ * blocks of any extension using our C API.  They live in their own table,
+ * keyed by address: a NEP 49 handler may take array data from
+ * PyMem_RawMalloc, so one address can be a RAW block and a reported block
+ * at once, as stdlib tracemalloc keeps them in two domains.  Guarded by
+ * table_lock (callers may hold no GIL); the sites' raw_* counters; the site
+ * is the block's domain and the calling thread's traceback, captured as
+ * record_raw_block does.  Nothing here allocates Python objects or calls
+ * the allocator chain above us.
+ */
+
+static trace_table ext_table; /* table_lock */
+
+trace_table *
+hooks_ext_table(void)
+{
+    return &ext_table;
+}
+
+int
+hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size)
+{
+    if (!is_tracing()) {
+        return -2;
+    }
+    if (sampled_out(size)) {
+        /* Sampled mode, not sampled (a block reported by an extension is
+           sampled like any other).  A block reported again, resized, is
+           forgotten: its old size would stay otherwise. */
+        if (!surely_untraced((void *)ptr)) {
+            g_mutex_lock(&table_lock);
+            traces_remove(&ext_table, ptr, NULL, NULL);
+            g_mutex_unlock(&table_lock);
+        }
+        return 0;
+    }
+    int nested = in_tracer;
+    in_tracer = 1;
+    PyThreadState *tstate = compat_tstate_holding_gil();
+    /* With the main GIL, and not inside the tracer (whose GIL paths may be
+       using the frame buffers), the cached site, found before the table
+       lock is taken as on the RAW path; otherwise under the lock, from the
+       thread's own frames. */
+    int cached = !nested && tstate != NULL &&
+                 compat_tstate_interp(tstate) == main_interp;
+    uint32_t site = cached ? frames_capture_site_with_gil(tstate) : 0;
+    if (tstate == NULL) {
+        tstate = compat_tstate_of_this_thread();
+    }
+    int status = -2;
+    g_mutex_lock(&table_lock);
+    if (is_tracing()) {
+        if (!cached) {
+            site = frames_capture_site(tstate, 0);
+        }
+        if (site != 0 && domain != 0) {
+            sites_lock();
+            site = sites_with_domain(site, domain);
+            sites_unlock();
+        }
+        status = 0;
+        if (site == 0 || traces_add(&ext_table, ptr, size, site) < 0) {
+            count_untraced();
+            status = -1;
+        }
+    }
+    g_mutex_unlock(&table_lock);
+    in_tracer = nested;
+    return status;
+}
+
+int
+hooks_untrack_block(unsigned int domain, uintptr_t ptr)
+{
+    if (!is_tracing()) {
+        return -2;
+    }
+    int removed = 0;
+    g_mutex_lock(&table_lock);
+    if (is_tracing()) {
+        size_t size;
+        uint32_t site;
+        if (traces_lookup(&ext_table, ptr, &size, &site) &&
+            site_get(site)->domain == domain) {
+            removed = traces_remove(&ext_table, ptr, NULL, NULL);
+        }
+        else if (domain == 0) {
+            /* stdlib's domain 0 is every CPython allocator: numpy's default
+               handler untracks the RAW block it just took, then reports it
+               as array data, which must not count twice. */
+            removed = remove_locked((void *)ptr, NULL, NULL);
+        }
+    }
+    g_mutex_unlock(&table_lock);
+    PyThreadState *tstate = compat_tstate_holding_gil();
+    if (!removed && domain == 0 && tstate != NULL &&
+        compat_tstate_interp(tstate) == main_interp && is_tracing()) {
+        traces_remove(&gil_table, ptr, NULL, NULL);
+    }
+    return 0;
 }

@@ -98,4 +98,14 @@ int hooks_in_main_interpreter(void);
    list. */
 uintptr_t hooks_last_recorded_block(void);
 
+/* Blocks reported by extensions (stdlib's PyTraceMalloc_Track/Untrack,
+   our C API): callable from any thread, with or without a GIL.  Track
+   records (or moves) the block at ptr in `domain` on the calling thread's
+   traceback: 0, -1 when the tracer is out of memory (counted untraced),
+   -2 when not tracing.  Untrack forgets it (domain 0: the CPython block at
+   ptr, as stdlib does): 0, or -2 when not tracing. */
+trace_table *hooks_ext_table(void);
+int hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size);
+int hooks_untrack_block(unsigned int domain, uintptr_t ptr);
+
 #endif

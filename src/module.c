@@ -20,7 +20,9 @@
 
 #include "frames.h"
 #include "freelists.h"
+#include "gotpatch.h"
 #include "hooks.h"
+#include "pytracemalloc_capi.h"
 #include "rawmem.h"
 #include "readout.h"
 #include "sampling.h"
@@ -164,6 +166,9 @@ tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
         return PyErr_NoMemory();
     }
     freelists_start();
+    /* See the blocks that extensions report to tracemalloc (numpy's
+       array data), from the modules loaded now and those loaded later. */
+    gotpatch_install();
     Py_RETURN_NONE;
 }
 
@@ -258,6 +263,20 @@ tm_clear_traces(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
     Py_RETURN_NONE;
 }
 
+/* Before every read-out: put our hooks back where another tracer cut them
+   out, and drop the blocks of interpreters gone since.  Returns how many
+   allocator domains were re-joined. */
+static int
+rejoin_and_tidy(void)
+{
+    int rejoined = hooks_rejoin();
+    if (hooks_is_enabled()) {
+        freelists_rejoin();
+    }
+    hooks_drop_dead_interpreters();
+    return rejoined;
+}
+
 static PyObject *
 tm_is_main_interpreter(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
@@ -268,7 +287,7 @@ tm_is_main_interpreter(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 static PyObject *
 tm_rejoin(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
-    return PyLong_FromLong(hooks_rejoin());
+    return PyLong_FromLong(rejoin_and_tidy());
 }
 
 static PyObject *
@@ -277,8 +296,7 @@ tm_get_traced_memory(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
     if (!hooks_is_enabled()) {
         return Py_BuildValue("(ii)", 0, 0);
     }
-    hooks_rejoin();
-    hooks_drop_dead_interpreters();
+    rejoin_and_tidy();
     size_t current = traces_current();
     size_t peak = traces_peak();
     return Py_BuildValue("(nn)", (Py_ssize_t)current, (Py_ssize_t)peak);
@@ -316,8 +334,9 @@ static PyObject *
 tm_get_traced_blocks(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     hooks_lock_tables();
-    size_t count =
-        traces_count(hooks_gil_table()) + traces_count(hooks_raw_table());
+    size_t count = traces_count(hooks_gil_table()) +
+                   traces_count(hooks_raw_table()) +
+                   traces_count(hooks_ext_table());
     hooks_unlock_tables();
     return PyLong_FromSize_t(count);
 }
@@ -394,15 +413,17 @@ error:
     return NULL;
 }
 
-/* [(size, count, ((filename, lineno), ...)), ...], frames most recent
-   first; with frames_first, [(frames, size, count), ...], a snapshot's
-   own layout.  The tuples hold only str and int, so they cannot be part
-   of a cycle: they are left out of the cyclic collector from the start
-   (CPython would untrack them at their first collection), so that a
-   read-out of 10,000 sites does not bring the next full collection
-   closer. */
+enum { SITES_PLAIN, SITES_WITH_DOMAIN, SITES_OF_SNAPSHOT };
+
+/* [(size, count, ((filename, lineno), ...)[, domain]), ...], frames most
+   recent first (layout SITES_PLAIN or SITES_WITH_DOMAIN); or a snapshot's
+   own layout, [(frames, size, count, domain), ...] (SITES_OF_SNAPSHOT).
+   The tuples hold only str and int, so they cannot be part of a cycle:
+   they are left out of the cyclic collector from the start (CPython would
+   untrack them at their first collection), so that a read-out of 10,000
+   sites does not bring the next full collection closer. */
 static PyObject *
-build_site_list(const readout *r, int frames_first)
+build_sites_of(const readout *r, int layout)
 {
     PyObject **names = new_filename_cache(r);
     PyObject *frames = NULL;
@@ -440,9 +461,14 @@ build_site_list(const readout *r, int frames_first)
         }
         PyObject_GC_UnTrack(traceback);
         PyObject *entry =
-            frames_first
-                ? Py_BuildValue("(Nnn)", traceback, (Py_ssize_t)site->size,
-                                (Py_ssize_t)site->count)
+            layout == SITES_OF_SNAPSHOT
+                ? Py_BuildValue("(NnnI)", traceback, (Py_ssize_t)site->size,
+                                (Py_ssize_t)site->count,
+                                (unsigned int)site->domain)
+            : layout == SITES_WITH_DOMAIN
+                ? Py_BuildValue("(nnNI)", (Py_ssize_t)site->size,
+                                (Py_ssize_t)site->count, traceback,
+                                (unsigned int)site->domain)
                 : Py_BuildValue("(nnN)", (Py_ssize_t)site->size,
                                 (Py_ssize_t)site->count, traceback);
         if (entry == NULL) {
@@ -465,21 +491,26 @@ error:
 static PyObject *
 build_sites(const readout *r)
 {
-    return build_site_list(r, 0);
+    return build_sites_of(r, SITES_PLAIN);
+}
+
+static PyObject *
+build_domain_sites(const readout *r)
+{
+    return build_sites_of(r, SITES_WITH_DOMAIN);
 }
 
 static PyObject *
 build_snapshot_sites(const readout *r)
 {
-    return build_site_list(r, 1);
+    return build_sites_of(r, SITES_OF_SNAPSHOT);
 }
 
 static PyObject *
 read_out(PyObject *(*build)(const readout *), int with_tracebacks)
 {
     readout copy;
-    hooks_rejoin();
-    hooks_drop_dead_interpreters();
+    rejoin_and_tidy();
     if (readout_take(&copy, with_tracebacks) < 0) {
         return PyErr_NoMemory();
     }
@@ -497,9 +528,45 @@ tm_get_stats(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 }
 
 static PyObject *
-tm_get_sites(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+tm_get_sites(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    return read_out(build_sites, 1);
+    int with_domain = 0;
+    if (!PyArg_ParseTuple(args, "|p:_get_sites", &with_domain)) {
+        return NULL;
+    }
+    return read_out(with_domain ? build_domain_sites : build_sites, 1);
+}
+
+/* The objects (extension modules) whose PyTraceMalloc_Track/Untrack calls
+   reach us. */
+static PyObject *
+tm_get_reporters(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    size_t needed = gotpatch_names(NULL, 0);
+    char *names = malloc(needed ? needed : 1);
+    if (names == NULL) {
+        return PyErr_NoMemory();
+    }
+    size_t got = gotpatch_names(names, needed);
+    if (got > needed) {
+        got = 0; /* an object loaded meanwhile: report none rather than
+                    a cut list */
+    }
+    PyObject *result = PyList_New(0);
+    for (size_t at = 0; result != NULL && at < got;) {
+        size_t length = strlen(names + at);
+        PyObject *name =
+            PyUnicode_DecodeFSDefaultAndSize(names + at, (Py_ssize_t)length);
+        if (name == NULL || PyList_Append(result, name) < 0) {
+            Py_XDECREF(name);
+            Py_CLEAR(result);
+            break;
+        }
+        Py_DECREF(name);
+        at += length + 1;
+    }
+    free(names);
+    return result;
 }
 
 static PyObject *
@@ -574,7 +641,8 @@ tm_get_line_variances(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 /* ---- grouping snapshot sites ----------------------------------------------
  *
  * Snapshot.statistics() and compare_to() group a snapshot's sites, a list
- * of (frames, size, count) with frames most recent first, by a stdlib key.
+ * of (frames, size, count, domain) with frames most recent first, by a
+ * stdlib key (every domain on the same key, as stdlib).
  * Done here rather than in Python, and with as few new objects as possible:
  * every object a read-out makes is a traced allocation, and with millions
  * of live blocks each one costs a cache miss in the block table.
@@ -770,7 +838,10 @@ group_sites(site_groups *g, PyObject *sites, int mode)
         mode == GROUP_CUMULATIVE_LINENO || mode == GROUP_CUMULATIVE_FILENAME;
     for (Py_ssize_t row = 0; row < n; row++) {
         PyObject *site = items[row];
-        if (!PyTuple_CheckExact(site) || PyTuple_GET_SIZE(site) != 3) {
+        /* (frames, size, count[, domain]): as stdlib, every domain
+           groups on the same key. */
+        if (!PyTuple_CheckExact(site) || PyTuple_GET_SIZE(site) < 3 ||
+            PyTuple_GET_SIZE(site) > 4) {
             return 0;
         }
         PyObject *frames = PyTuple_GET_ITEM(site, 0);
@@ -1453,9 +1524,13 @@ static PyMethodDef module_methods[] = {
      "Number of live traced blocks."},
     {"_get_stats", tm_get_stats, METH_NOARGS,
      "{filename: {lineno: (size, count)}} by the most recent frame."},
-    {"_get_sites", tm_get_sites, METH_NOARGS,
-     "[(size, count, ((filename, lineno), ...)), ...], most recent frame "
-     "first."},
+    {"_get_sites", tm_get_sites, METH_VARARGS,
+     "_get_sites(with_domain=False)\n--\n\n[(size, count, ((filename, "
+     "lineno), ...)), ...], most recent frame first; with_domain: "
+     "(size, count, frames, domain)."},
+    {"_get_reporters", tm_get_reporters, METH_NOARGS,
+     "Paths of the loaded objects whose PyTraceMalloc_Track/Untrack calls "
+     "pytracemalloc sees."},
     {"_get_line_variances", tm_get_line_variances, METH_NOARGS,
      "{(filename, lineno): variance of the line's size estimate, None: "
      "the total's}, by the most recent frame (sampled mode; the standard "
@@ -1469,8 +1544,8 @@ static PyMethodDef module_methods[] = {
      "_statistics(sites, mode, Statistic, Traceback)\n--\n\nThe sorted "
      "statistics of snapshot sites grouped as _group_sites does, or None."},
     {"_get_snapshot_sites", tm_get_snapshot_sites, METH_NOARGS,
-     "[(((filename, lineno), ...), size, count), ...]: _get_sites() in "
-     "the layout of a snapshot's sites."},
+     "[(((filename, lineno), ...), size, count, domain), ...]: "
+     "_get_sites(True) in the layout of a snapshot's sites."},
     {"_get_object_trace", tm_get_object_trace, METH_O,
      "(size, filename, lineno) of the block holding obj, or None."},
     {"_get_object_traceback", tm_get_object_traceback, METH_O,
@@ -1551,7 +1626,20 @@ PyInit__tracemalloc(void)
     if (module == NULL) {
         return NULL;
     }
+    static const PyTracemalloc_CAPI capi = {
+        PYTRACEMALLOC_CAPI_VERSION, hooks_track_block, hooks_untrack_block};
+    PyObject *capsule =
+        PyCapsule_New((void *)&capi, PYTRACEMALLOC_CAPI_NAME, NULL);
+    if (capsule == NULL || PyModule_AddObject(module, "_C_API", capsule) < 0) {
+        Py_XDECREF(capsule);
+        Py_DECREF(module);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(module, "MAX_NFRAME", FRAMES_MAX_NFRAME) < 0 ||
+        PyModule_AddIntConstant(module, "NUMPY_DOMAIN",
+                                PYTRACEMALLOC_NUMPY_DOMAIN) < 0 ||
+        PyModule_AddIntConstant(module, "GOT_PATCHING",
+                                gotpatch_supported()) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_RAW", PYMEM_DOMAIN_RAW) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_MEM", PYMEM_DOMAIN_MEM) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_OBJ", PYMEM_DOMAIN_OBJ) < 0) {

@@ -93,6 +93,7 @@ copy_sites(readout *out, int with_tracebacks)
             .variance = site->gil_variance + site->raw_variance > 0.0
                             ? site->gil_variance + site->raw_variance
                             : 0.0,
+            .domain = site->domain,
             .nframe = nframe,
             .first_frame = next_frame,
         };
@@ -156,8 +157,11 @@ copy_one_site(readout *out, tm_site *site, size_t size)
         out->frames[k + 1] = (tm_frame){k + 1, frame.lineno};
         out->frame_ids[k] = k + 1;
     }
-    out->sites[0] = (readout_site){
-        .size = size, .count = 1, .nframe = nframe, .first_frame = 0};
+    out->sites[0] = (readout_site){.size = size,
+                                   .count = 1,
+                                   .domain = site->domain,
+                                   .nframe = nframe,
+                                   .first_frame = 0};
     return 0;
 }
 

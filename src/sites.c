@@ -11,6 +11,9 @@
 tm_site *sites_chunks[SITES_MAX_CHUNKS];
 static uint32_t site_limit = 1; /* sites_mutex */
 static u64map site_by_hash;     /* sites_mutex: hash -> first id */
+/* sites_mutex: site id << 32 | domain -> the site of the same traceback in
+   that domain */
+static u64map site_in_domain;
 
 /* Frames: frame key -> id, and id -> frame.  All guarded by sites_mutex. */
 static u64map frame_by_key;
@@ -87,6 +90,7 @@ sites_init(void)
 {
     g_mutex_init(&sites_mutex);
     if (u64map_init(&site_by_hash, 1024) < 0 ||
+        u64map_init(&site_in_domain, 64) < 0 ||
         u64map_init(&frame_by_key, 1024) < 0 ||
         u64map_init(&filename_by_hash, 256) < 0) {
         return -1;
@@ -180,20 +184,50 @@ sites_unknown_frame(void)
 }
 
 static int
-equal_frames(const tm_site *site, const uint32_t *frame_ids, uint32_t nframe)
+equal_frames(const tm_site *site, uint32_t domain, const uint32_t *frame_ids,
+             uint32_t nframe)
 {
-    return site->nframe == nframe &&
+    return site->nframe == nframe && site->domain == domain &&
            memcmp(site->frames, frame_ids, nframe * sizeof(uint32_t)) == 0;
 }
 
 uint32_t
 sites_intern_traceback(const uint32_t *frame_ids, uint32_t nframe)
 {
-    uint64_t hash = hash_frame_ids(frame_ids, nframe);
+    return sites_intern_traceback_in_domain(0, frame_ids, nframe);
+}
+
+uint32_t
+sites_with_domain(uint32_t site_id, uint32_t domain)
+{
+    tm_site *site = site_get(site_id);
+    if (site->domain == domain) {
+        return site_id;
+    }
+    uint64_t key = ((uint64_t)site_id << 32) | domain;
+    u64map_slot *slot = u64map_find(&site_in_domain, key);
+    if (slot != NULL && slot->value != 0) {
+        return (uint32_t)slot->value;
+    }
+    uint32_t id =
+        sites_intern_traceback_in_domain(domain, site->frames, site->nframe);
+    if (id != 0 && u64map_put(&site_in_domain, key, id) < 0) {
+        return 0;
+    }
+    return id;
+}
+
+uint32_t
+sites_intern_traceback_in_domain(uint32_t domain, const uint32_t *frame_ids,
+                                 uint32_t nframe)
+{
+    uint64_t hash = hash_frame_ids(frame_ids, nframe) ^
+                    ((uint64_t)domain * UINT64_C(0x9E3779B97F4A7C15));
+    hash = nonzero(hash);
     u64map_slot *slot = u64map_find(&site_by_hash, hash);
     uint32_t chain = slot ? (uint32_t)slot->value : 0;
     for (uint32_t id = chain; id != 0; id = site_get(id)->next_same_hash) {
-        if (equal_frames(site_get(id), frame_ids, nframe)) {
+        if (equal_frames(site_get(id), domain, frame_ids, nframe)) {
             return id;
         }
     }
@@ -228,6 +262,7 @@ sites_intern_traceback(const uint32_t *frame_ids, uint32_t nframe)
         .hash = hash,
         .next_same_hash = chain,
         .nframe = nframe,
+        .domain = domain,
         .frames = stored,
     };
     if (nframe == 1) {
@@ -295,6 +330,7 @@ sites_reset(void)
     frame_limit = 1;
     unknown_frame_id = 0;
     u64map_reset(&site_by_hash, 1024);
+    u64map_reset(&site_in_domain, 64);
     u64map_reset(&frame_by_key, 1024);
     u64map_reset(&filename_by_hash, 256);
 }

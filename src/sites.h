@@ -4,10 +4,12 @@
  * Contract
  * - Ids are small integers starting at 1; 0 means "none" (and is what the
  *   intern functions return when memory is missing).
- * - A frame is (filename id, line number).  A site is a traceback: up to
- *   nframe frame ids, most recent first.  Interning the same content twice
- *   gives the same id, so the statistics of one line (or one traceback)
- *   live in exactly one place.
+ * - A frame is (filename id, line number).  A site is a domain and a
+ *   traceback: up to nframe frame ids, most recent first.  Domain 0 holds
+ *   the blocks of CPython's allocators; the others, blocks reported by
+ *   extensions (numpy's array data: 389047), as in stdlib tracemalloc.
+ *   Interning the same content twice gives the same id, so the statistics
+ *   of one line (or one traceback) of a domain live in exactly one place.
  * - Locking: sites_lock() guards every intern function and the filename and
  *   frame tables.  Site records never move once created, so site_get() is
  *   lock-free.  A site's gil_* counters are guarded by the GIL (MEM and OBJ
@@ -45,6 +47,7 @@ typedef struct {
     uint64_t hash;
     uint32_t next_same_hash; /* chain of sites whose hash collides */
     uint32_t nframe;
+    uint32_t domain;
     uint32_t inline_frame; /* storage for the common nframe == 1 */
     uint32_t *frames;      /* nframe frame ids, most recent first */
 } tm_site;
@@ -64,7 +67,14 @@ void sites_after_fork_child(void);
 
 uint32_t sites_intern_filename(const char *utf8, size_t length);
 uint32_t sites_intern_frame(uint32_t filename_id, int lineno);
+/* A site of domain 0. */
 uint32_t sites_intern_traceback(const uint32_t *frame_ids, uint32_t nframe);
+uint32_t sites_intern_traceback_in_domain(uint32_t domain,
+                                          const uint32_t *frame_ids,
+                                          uint32_t nframe);
+/* The site with the traceback of site_id in `domain`: site_id itself for
+   the site's own domain, else one hash probe once known. */
+uint32_t sites_with_domain(uint32_t site_id, uint32_t domain);
 /* The frame ("<unknown>", 0) for blocks allocated with no Python frame. */
 uint32_t sites_unknown_frame(void);
 

@@ -6,21 +6,29 @@
 #define SIZE_IN_SIDE_MAP UINT32_MAX
 #define PARKED_SITE 0
 
-/* The two tables register here so that the current total and the peak
-   can be computed from either side.  Written once at init. */
-static trace_table *tables[2];
+/* The tables register here so that the current total and the peak can be
+   computed from either side.  Written once at init. */
+static trace_table *tables[TRACES_KINDS];
 /* The peak as seen by each side, each written by one side only (under its
    lock or the GIL), so a plain store does: no compare-and-swap on the path
    of every allocation of a growing heap.  The peak is the larger of the
    two. */
 static atomic_size_t peak_seen[2];
 
-int
-traces_init(trace_table *table, int is_raw)
+/* Which side of the peak a table's writer keeps: 0 the GIL, 1 the raw
+   lock. */
+static inline int
+lock_side(const trace_table *table)
 {
-    table->is_raw = is_raw;
+    return table->kind == TRACES_GIL ? 0 : 1;
+}
+
+int
+traces_init(trace_table *table, int kind)
+{
+    table->kind = kind;
     atomic_init(&table->total_size, 0);
-    tables[is_raw ? 1 : 0] = table;
+    tables[kind] = table;
     if (u64map_init(&table->blocks, 1024) < 0) {
         return -1;
     }
@@ -34,10 +42,14 @@ add_to_total(trace_table *table, size_t size)
     size_t mine =
         atomic_load_explicit(&table->total_size, memory_order_relaxed) + size;
     atomic_store_explicit(&table->total_size, mine, memory_order_relaxed);
-    size_t current =
-        mine + atomic_load_explicit(&tables[!table->is_raw]->total_size,
-                                    memory_order_relaxed);
-    atomic_size_t *peak = &peak_seen[table->is_raw ? 1 : 0];
+    size_t current = mine;
+    for (int kind = 0; kind < TRACES_KINDS; kind++) {
+        if (kind != table->kind && tables[kind] != NULL) {
+            current += atomic_load_explicit(&tables[kind]->total_size,
+                                            memory_order_relaxed);
+        }
+    }
+    atomic_size_t *peak = &peak_seen[lock_side(table)];
     if (current > atomic_load_explicit(peak, memory_order_relaxed)) {
         atomic_store_explicit(peak, current, memory_order_relaxed);
     }
@@ -61,10 +73,10 @@ count_block(trace_table *table, uint32_t site_id, size_t size, int sign)
     double variance;
     sampling_weigh(size, &weighted_size, &weighted_count, &variance);
     tm_site *site = site_get(site_id);
-    size_t *site_size = table->is_raw ? &site->raw_size : &site->gil_size;
-    size_t *site_count = table->is_raw ? &site->raw_count : &site->gil_count;
-    double *site_variance =
-        table->is_raw ? &site->raw_variance : &site->gil_variance;
+    int gil = table->kind == TRACES_GIL;
+    size_t *site_size = gil ? &site->gil_size : &site->raw_size;
+    size_t *site_count = gil ? &site->gil_count : &site->raw_count;
+    double *site_variance = gil ? &site->gil_variance : &site->raw_variance;
     if (sign > 0) {
         *site_size += weighted_size;
         *site_count += weighted_count;
@@ -239,7 +251,7 @@ size_t
 traces_current(void)
 {
     size_t total = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < TRACES_KINDS; i++) {
         if (tables[i] != NULL) {
             total += atomic_load_explicit(&tables[i]->total_size,
                                           memory_order_relaxed);

@@ -10,8 +10,9 @@
  *   count each block with its weights (sampling.h): its size and one block
  *   in exact mode, its estimated share in sampled mode; the table itself
  *   keeps the true size.
- * - Locking is the caller's: the GIL for the MEM/OBJ table, the raw lock
- *   for the RAW table.  The totals and the peak are atomics so that any
+ * - Locking is the caller's: the GIL for the MEM/OBJ table, the table lock
+ *   (hooks.c) for the RAW table and for the table of blocks reported by
+ *   extensions (TRACES_EXT).  The totals and the peak are atomics so that any
  *   thread may read them.
  * - traces_add returns 0, or -1 when the table could not grow (nothing is
  *   recorded then); traces_remove returns 1 when the block was traced.
@@ -31,11 +32,15 @@
 typedef struct {
     u64map blocks;    /* address -> size << 32 | site id */
     u64map big_sizes; /* address -> size, for sizes >= 4 GiB */
-    int is_raw;       /* which site counters this table feeds */
+    /* TRACES_GIL: gil_* site counters, the GIL; TRACES_RAW and TRACES_EXT
+       (blocks reported by extensions): raw_* counters, the table lock. */
+    int kind;
     atomic_size_t total_size;
 } trace_table;
 
-int traces_init(trace_table *table, int is_raw);
+enum { TRACES_GIL = 0, TRACES_RAW = 1, TRACES_EXT = 2, TRACES_KINDS = 3 };
+
+int traces_init(trace_table *table, int kind);
 int traces_add(trace_table *table, uintptr_t address, size_t size,
                uint32_t site_id);
 int traces_remove(trace_table *table, uintptr_t address, size_t *size,
@@ -57,7 +62,7 @@ int traces_move(trace_table *table, uintptr_t address, uint32_t site_id);
 void traces_reset(trace_table *table);
 size_t traces_count(const trace_table *table);
 
-/* Traced bytes in both tables, and the highest value seen since the last
+/* Traced bytes in all tables, and the highest value seen since the last
    traces_reset_peak() (whose caller holds the GIL and the raw lock: it
    writes the peak each side keeps). */
 size_t traces_current(void);

@@ -323,8 +323,8 @@ def test_files_record_n(tmp_path):
     # WHEN a sampled snapshot is written
     snapshot.dump(path)
     document = json.loads(gzip.decompress(path.read_bytes()))
-    # THEN the file is version 2 and holds N; it loads back with N
-    assert document["version"] == 2
+    # THEN the file is version 3 and holds N; it loads back with N
+    assert document["version"] == 3
     assert document["sample_bytes"] == 4 * KIB
     loaded = Snapshot.load(path)
     assert loaded.sample_bytes == 4 * KIB

@@ -50,6 +50,21 @@ record() {
     echo "$1 $passed $failed $skipped $verdict" >> "$results"
 }
 
+torture() {
+    # torture NAME PYTHON: CPython's own tests under PYTRACEMALLOC=25 give
+    # the untraced results (tools/torture.py); one row of the table.
+    local tlog=$cache/logs/torture-$1.log quick=
+    [ "$1" != "${1#3.11-}" ] && quick=--quick
+    if (cd "$cache" && "$repo/tools/torture.py" $quick "$2" "$1") > "$tlog" 2>&1; then
+        echo "torture:$1 - - - ok" >> "$results"
+    else
+        echo "torture:$1 - - - FAILED (log: $tlog)" >> "$results"
+    fi
+    head -n 1 "$tlog"
+}
+
+# The free-threaded build runs only tests/test_versions.py (the engine
+# refuses it): nothing to torture there.
 for name in "$@"; do
     if [ "$name" = system ]; then
         log=$cache/logs/test-system.log
@@ -58,6 +73,7 @@ for name in "$@"; do
         tail -n 1 "$log"
         record "system($("${PYTHON:-python3}" -c 'import platform; print(platform.python_version())'))" \
             "$log" 0 "$test_status"
+        torture system "${PYTHON:-python3}"
         continue
     fi
     prefix=$cache/pythons/$name
@@ -85,6 +101,9 @@ for name in "$@"; do
     test_status=$?
     tail -n 1 "$log"
     record "$name" "$log" "$install_status" "$test_status"
+    if [ "$install_status" -eq 0 ] && [ "$name" = "${name%t}" ]; then
+        torture "$name" "$venv/bin/python"
+    fi
 done
 
 echo
