@@ -35,7 +35,8 @@ may_account(void)
 static inline int
 worth_moving(uintptr_t block)
 {
-    return sampling_bytes() == 0 || traces_holds(hooks_gil_table(), block);
+    return sampling_bytes() == 0 || (sampling_filter_may_hold(block) &&
+                                     traces_holds(hooks_gil_table(), block));
 }
 
 static void
