@@ -145,10 +145,6 @@ def _normalize_site(site):
             domain)
 
 
-def _is_own_site(frames):
-    return bool(frames) and frames[0][0].startswith(_PACKAGE_DIR)
-
-
 @contextlib.contextmanager
 def _collector_paused():
     """Build a read-out's objects without the cyclic garbage collector.
@@ -300,11 +296,19 @@ class Snapshot:
         limit = _tracemalloc.get_traceback_limit()
         sites = []
         own = 0
-        for size, count, frames, domain in _tracemalloc._get_sites(True):
-            if _is_own_site(frames):
-                own += size
-            else:
-                sites.append((frames, size, count, domain))
+        own_files = {}  # filename -> in this package: one test a file
+        append = sites.append
+        with _collector_paused():
+            for site in _tracemalloc._get_snapshot_sites():
+                filename = site[0][0][0]
+                mine = own_files.get(filename)
+                if mine is None:
+                    mine = own_files[filename] = filename.startswith(
+                        _PACKAGE_DIR)
+                if mine:
+                    own += site[1]
+                else:
+                    append(site)
         own += _tracemalloc.get_tracemalloc_memory()
         user_data = user_data_callback() if user_data_callback else None
         snapshot = cls((), limit, pid=os.getpid(), time=now,
