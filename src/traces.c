@@ -7,8 +7,12 @@
 #define PARKED_SITE 0
 
 /* The tables register here so that the current total and the peak can be
-   computed from either side.  Written once at init. */
-static trace_table *tables[TRACES_KINDS];
+   computed from either side.  Written once at init; until then a kind
+   points to an empty table, so that no reader needs a NULL test. */
+static trace_table unregistered;
+_Static_assert(TRACES_KINDS == 3, "one &unregistered per kind");
+static trace_table *tables[TRACES_KINDS] = {&unregistered, &unregistered,
+                                            &unregistered};
 /* The peak as seen by each side, each written by one side only (under its
    lock or the GIL), so a plain store does: no compare-and-swap on the path
    of every allocation of a growing heap.  The peak is the larger of the
@@ -42,12 +46,11 @@ add_to_total(trace_table *table, size_t size)
     size_t mine =
         atomic_load_explicit(&table->total_size, memory_order_relaxed) + size;
     atomic_store_explicit(&table->total_size, mine, memory_order_relaxed);
-    size_t current = mine;
+    /* Every table's total, this one's included (just stored). */
+    size_t current = 0;
     for (int kind = 0; kind < TRACES_KINDS; kind++) {
-        if (kind != table->kind && tables[kind] != NULL) {
-            current += atomic_load_explicit(&tables[kind]->total_size,
-                                            memory_order_relaxed);
-        }
+        current += atomic_load_explicit(&tables[kind]->total_size,
+                                        memory_order_relaxed);
     }
     atomic_size_t *peak = &peak_seen[lock_side(table)];
     if (current > atomic_load_explicit(peak, memory_order_relaxed)) {
