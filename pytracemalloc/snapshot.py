@@ -985,9 +985,9 @@ def take_snapshot():
     limit = _tracemalloc.get_traceback_limit()
     with _collector_paused():
         sites = _tracemalloc._get_snapshot_sites()
-    snapshot = Snapshot((), limit, pid=os.getpid(), time=now,
-                        timestamp=stamp,
-                        tracemalloc_memory=_tracemalloc.get_tracemalloc_memory(),
-                        sample_bytes=_tracemalloc.get_sample_bytes())
+    snapshot = Snapshot(
+        (), limit, pid=os.getpid(), time=now, timestamp=stamp,
+        tracemalloc_memory=_tracemalloc.get_tracemalloc_memory(),
+        sample_bytes=_tracemalloc.get_sample_bytes())
     snapshot._sites = sites  # the engine's tuples, already normalized
     return snapshot

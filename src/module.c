@@ -738,9 +738,10 @@ site_groups_add(site_groups *g, PyObject *object, long long size,
         if (group->hash != hash) {
             continue;
         }
-        int equal = group->object == object
-                        ? 1
-                        : PyObject_RichCompareBool(group->object, object, Py_EQ);
+        int equal =
+            group->object == object
+                ? 1
+                : PyObject_RichCompareBool(group->object, object, Py_EQ);
         if (equal < 0) {
             return -1;
         }

@@ -11,7 +11,8 @@ _Atomic uint16_t sampling_filter[1u << SAMPLING_FILTER_BITS];
 void
 sampling_filter_count(uintptr_t address, int sign)
 {
-    _Atomic uint16_t *counter = &sampling_filter[sampling_filter_slot(address)];
+    _Atomic uint16_t *counter =
+        &sampling_filter[sampling_filter_slot(address)];
     uint16_t seen = atomic_load_explicit(counter, memory_order_relaxed);
     for (;;) {
         if (seen == UINT16_MAX || (sign < 0 && seen == 0)) {
@@ -139,8 +140,9 @@ sampling_weigh_sampled(size_t size, size_t *weighted_size,
     double estimated_size = (double)size / p;
     *variance = (1.0 - p) * estimated_size * estimated_size;
     double estimated_count = (double)SAMPLING_COUNT_ONE / p;
-    *weighted_size = estimated_size >= 0x1.0p63 ? (size_t)1 << 63
-                                                : (size_t)llround(estimated_size);
+    *weighted_size = estimated_size >= 0x1.0p63
+                         ? (size_t)1 << 63
+                         : (size_t)llround(estimated_size);
     *weighted_count = estimated_count >= 0x1.0p63
                           ? (size_t)1 << 63
                           : (size_t)llround(estimated_count);

@@ -106,14 +106,15 @@ extern _Atomic uint16_t sampling_filter[1u << SAMPLING_FILTER_BITS]
 static inline size_t
 sampling_filter_slot(uintptr_t address)
 {
-    return (size_t)(((uint64_t)(address >> 4) * UINT64_C(0x9E3779B97F4A7C15)) >>
-                    (64 - SAMPLING_FILTER_BITS));
+    uint64_t hash = (uint64_t)(address >> 4) * UINT64_C(0x9E3779B97F4A7C15);
+    return (size_t)(hash >> (64 - SAMPLING_FILTER_BITS));
 }
 
 static inline int
 sampling_filter_may_hold(uintptr_t address)
 {
-    return atomic_load_explicit(&sampling_filter[sampling_filter_slot(address)],
+    size_t slot = sampling_filter_slot(address);
+    return atomic_load_explicit(&sampling_filter[slot],
                                 memory_order_relaxed) != 0;
 }
 
