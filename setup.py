@@ -16,6 +16,20 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 
+def read_version():
+    """pytracemalloc/_version.py's __version__, without importing the
+    package (its engine is what this file builds)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    namespace = {}
+    with open(os.path.join(here, "pytracemalloc", "_version.py")) as source:
+        exec(source.read(), namespace)
+    return namespace["__version__"]
+
+
+# As in 0.9.1's setup.py, whose tests compare it with __version__.
+VERSION = read_version()
+
+
 def pkg_config(*args):
     """Return pkg-config's answer for glib-2.0 as a list of flags, or exit
     with one line naming the Debian package when glib cannot be found."""
@@ -93,4 +107,8 @@ class build_py_with_startup_hook(build_py):
             os.path.join(self.build_lib, STARTUP_PTH)]
 
 
-setup(ext_modules=[engine], cmdclass={"build_py": build_py_with_startup_hook})
+# Guarded so that loading this file as a module (to read VERSION) builds
+# nothing; pip and setuptools run it as __main__.
+if __name__ == "__main__":
+    setup(ext_modules=[engine],
+          cmdclass={"build_py": build_py_with_startup_hook})

@@ -26,6 +26,9 @@ from pytracemalloc._tracemalloc import (
     reset_peak,
     start_timer,
     stop_timer,
+    # The semi-public readers 0.9.1 exported at the top level.
+    _get_object_trace,
+    _get_stats,
 )
 
 # --- Snapshot and the stdlib-compatible API (snapshot.py, stdlib_api.py) ---
@@ -53,10 +56,12 @@ from pytracemalloc.snapshot import (
 
 # --- 0.9.1 tasks, display and process memory (display.py, tasks.py, ...) ---
 from pytracemalloc.display import DisplayTop
-from pytracemalloc.garbage import DisplayGarbage
+from pytracemalloc.garbage import DisplayGarbage, _GetUncollectable
 from pytracemalloc.process import get_process_memory
 from pytracemalloc.take import TakeSnapshot
 from pytracemalloc._tracemalloc import get_free_list_mode
+from pytracemalloc.cli import main
+from pytracemalloc.snapshot import _get_timestamp
 
 # --- extensions' blocks: numpy's array data, the C API (issue 14) ---
 from pytracemalloc._tracemalloc import NUMPY_DOMAIN
@@ -79,3 +84,12 @@ if _tracemalloc._is_main_interpreter():
     atexit.register(_tracemalloc.disable)
     from pytracemalloc import _coexist
     _coexist.install()
+
+# What "from pytracemalloc import *" gives: the public names, and the
+# semi-public ones of 0.9.1, so that a shim "tracemalloc" module made of a
+# star import has them too.
+__all__ = sorted(
+    [name for name, value in globals().items()
+     if not name.startswith("_") and not isinstance(value, type(atexit))]
+    + ["__version__", "_get_stats", "_get_object_trace", "_GetUncollectable",
+       "_get_timestamp"])

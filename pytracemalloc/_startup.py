@@ -1,8 +1,8 @@
 """Trace from interpreter start-up when PYTRACEMALLOC is set.
 
-Imported by the one line of ``pytracemalloc-startup.pth``, which site.py
-runs at every start-up, and only when the variable is set (so start-up
-costs nothing otherwise).  ``PYTRACEMALLOC=1`` traces with one frame,
+Imported by ``pytracemalloc_startup``, which the one line of
+``pytracemalloc-startup.pth`` imports at every start-up where the variable
+is set (so start-up costs nothing otherwise).  ``PYTRACEMALLOC=1`` traces with one frame,
 ``PYTRACEMALLOC=N`` with N frames; ``python -E`` and ``-I`` ignore it, like
 every PYTHON* variable.  An invalid value gets one warning line and the
 program runs untraced.
@@ -59,13 +59,9 @@ def start_from_environment(environ=os.environ):
         nframe = -1
     if nframe == 0:
         return None
-    try:
-        from pytracemalloc import _tracemalloc
-    except ImportError:
-        # An interpreter with its own GIL cannot load the engine; the main
-        # interpreter traces it.
-        return None
+    from pytracemalloc import _tracemalloc
     if not _tracemalloc._is_main_interpreter():
+        # a legacy subinterpreter: the main interpreter traces it
         return None
     if not 1 <= nframe <= _tracemalloc.MAX_NFRAME:
         sys.stderr.write(

@@ -1,65 +1,171 @@
-"""``DisplayGarbage``: the objects of ``gc.garbage``, and where each was
-allocated.
+"""Uncollectable objects and where they were allocated: ``DisplayGarbage``
+and the getter behind it, ``_GetUncollectable`` (pytracemalloc 0.9.1).
 
-On Python 3, cycles with ``__del__`` are collected, so ``gc.garbage`` stays
-empty unless ``gc.set_debug(gc.DEBUG_SAVEALL)`` keeps every object the
-collector frees there.  Each object is shown as::
+Each call collects first, then reports the objects of ``gc.garbage`` not
+reported before, one line each::
 
-    0x7f3c2a1b2c40 list: [1, 2, 3] (.../app/models.py:42, size=88 B)
+    UNCOLLECTABLE OBJECT: /app/models.py:42: [id 7f3c2a1b2c40] <models.Node object at 0x7f3c2a1b2c40> (56 B)
+    UNCOLLECTABLE OBJECT: ???:?: [id 7f3c2a1b2d00] [1, 2, 3] (?)
+
+(``???``, ``?`` and ``?``: the object's block is not traced.)
+
+0.9.1 ran on interpreters where a reference cycle holding an object with a
+``__del__`` method could not be collected: the collector left such objects
+in ``gc.garbage``.  Since Python 3.4 (PEP 442) those cycles are collected.
+So that a leak 0.9.1 reported is still reported, the collection made here
+keeps what that older collector kept: the unreachable objects whose class
+defines ``__del__`` stay in ``gc.garbage`` (their ``__del__`` has run, as
+PEP 442 runs it before looking at the cycle); everything else unreachable
+is freed as usual.  With ``gc.set_debug(gc.DEBUG_SAVEALL)`` every
+unreachable object is kept and reported, and an instance's ``__dict__`` is
+reported on its own line, right after the instance, as on those older
+interpreters where every instance had one.
 """
 
 import gc
 import reprlib
 
 from pytracemalloc import _tracemalloc
-from pytracemalloc.display import (
-    _CYAN, _Painter, _YELLOW, format_size, output_stream, shorten_filename)
+from pytracemalloc.display import _YELLOW, colorize_filename, format_size
+
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class defined by Python code
+_SLOT_WRAPPER = type(object.__init__)
+
+
+def _has_finalizer(obj):
+    """Whether obj's class defines ``__del__`` in Python: the objects the
+    pre-PEP 442 collector refused to collect."""
+    for klass in type(obj).__mro__:
+        method = vars(klass).get("__del__")
+        if method is not None:
+            return not isinstance(method, _SLOT_WRAPPER)
+    return False
+
+
+def _instance_dict(obj):
+    """The ``__dict__`` of an instance of a Python class, if it can hold
+    references (the collector tracks it), else None.  Reading it makes the
+    dictionary exist on interpreters that create it lazily."""
+    if not type(obj).__flags__ & _HEAP_TYPE:
+        return None
+    try:
+        attributes = object.__getattribute__(obj, "__dict__")
+    except Exception:
+        return None
+    if type(attributes) is not dict or not gc.is_tracked(attributes):
+        return None
+    return attributes
+
+
+def _collect():
+    """A full collection that leaves in gc.garbage what 0.9.1 expects
+    there (see the module's doc)."""
+    debug = gc.get_debug()
+    if debug & gc.DEBUG_SAVEALL:
+        gc.collect()
+        return
+    start = len(gc.garbage)
+    gc.set_debug(debug | gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+    finally:
+        gc.set_debug(debug)
+    saved = gc.garbage[start:]
+    del gc.garbage[start:]
+    gc.garbage.extend(obj for obj in saved if _has_finalizer(obj))
+    del saved
+    # Frees the rest now; objects with a C-level legacy finalizer land in
+    # gc.garbage by themselves, as always.
+    gc.collect()
+
+
+class _GetUncollectable:
+    """Collect, then list the objects of gc.garbage not listed before.
+
+    Creating one enables tracing (when it is off) and takes the garbage
+    already there as seen."""
+
+    def __init__(self):
+        if not _tracemalloc.is_enabled():
+            _tracemalloc.enable()
+        self._gc = gc
+        self.seen = set()
+        self._new_garbage()
+
+    def _new_garbage(self):
+        _collect()
+        saveall = gc.get_debug() & gc.DEBUG_SAVEALL
+        objects = []
+        for obj in tuple(gc.garbage):
+            if id(obj) in self.seen:
+                continue
+            self.seen.add(id(obj))
+            objects.append(obj)
+            attributes = _instance_dict(obj) if saveall else None
+            if attributes is not None and id(attributes) not in self.seen:
+                self.seen.add(id(attributes))
+                objects.append(attributes)
+        return objects
+
+    def get_new_objects(self):
+        """[(obj, source)]: source is (size, filename, lineno) of the block
+        holding obj, or None when it is not traced."""
+        return [(obj, _tracemalloc._get_object_trace(obj))
+                for obj in self._new_garbage()]
 
 
 class DisplayGarbage:
-    """Display new objects of ``gc.garbage``.
+    """Display the uncollectable objects (see the module's doc) found since
+    the last ``display()``.
 
-    Attributes: ``color`` (default: the stream is a TTY), ``cumulative``
-    (False: each ``display()`` shows only the objects added since the last
-    one; True: all of them), ``format_object`` (default ``reprlib.repr``),
-    ``filename_parts`` (3).
+    Attributes (0.9.1): ``stream`` (``file`` or sys.stdout), ``color``
+    (default: the stream is a TTY), ``cumulative`` (False: each
+    ``display()`` shows only the objects found since the last one; True:
+    all of them), ``format_object`` (default: a ``reprlib`` repr limited
+    to 100 characters and one level).
     """
 
     def __init__(self, file=None):
+        from pytracemalloc.display import output_stream
         self.stream, self.color = output_stream(file)
         self.cumulative = False
-        self.format_object = reprlib.repr
-        self.filename_parts = 3
-        self._seen = 0
+        self._getter = _GetUncollectable()
+        self._objects = []
+        short = reprlib.Repr()
+        short.maxstring = 100
+        short.maxother = 100
+        short.maxlevel = 1
+        self.format_object = short.repr
 
-    def format_garbage(self, obj):
-        """One line for one object."""
-        paint = _Painter(self.color)
-        trace = _tracemalloc._get_object_trace(obj)
-        if trace is None:
-            where = "not traced"
-        else:
-            size, filename, lineno = trace
-            where = "%s:%s, size=%s" % (
-                paint(shorten_filename(filename, self.filename_parts), _CYAN),
-                paint(str(lineno), _YELLOW), format_size(size))
+    def format_garbage(self, obj, source):
+        """The line of one object; source as ``get_new_objects`` gives."""
         try:
             text = self.format_object(obj)
         except Exception as exc:  # a broken __repr__ must not stop us
-            text = "<%s.format_object failed: %s>" % (
-                type(self).__name__, type(exc).__name__)
-        return "%#x %s: %s (%s)" % (id(obj), type(obj).__name__, text, where)
+            text = "<%s object: repr failed with %s>" % (
+                type(obj).__name__, type(exc).__name__)
+        text = "[id %x] %s" % (id(obj), text)
+        if source is None:
+            filename, lineno, size = "???", "?", "?"
+        else:
+            size, filename, lineno = source
+            if lineno is None:
+                lineno = "?"
+            if self.color:
+                filename = colorize_filename(filename)
+            size = format_size(size)
+            if self.color:
+                size = _YELLOW % size
+        return "UNCOLLECTABLE OBJECT: %s:%s: %s (%s)" % (filename, lineno,
+                                                        text, size)
 
     def display(self):
-        """Display the objects added to gc.garbage since the last call (all
-        of them when ``cumulative``)."""
-        garbage = gc.garbage
-        if self.cumulative or self._seen > len(garbage):
-            start = 0
-        else:
-            start = self._seen
-        lines = [self.format_garbage(obj) for obj in garbage[start:]]
-        self._seen = len(garbage)
-        self.stream.write("".join(line + "\n" for line in lines))
+        """Collect, then write one line per object found since the last
+        call (every object found so far when ``cumulative``)."""
+        objects = self._getter.get_new_objects()
+        if self.cumulative:
+            self._objects.extend(objects)
+            objects = self._objects
+        self.stream.write("".join(self.format_garbage(obj, source) + "\n"
+                                  for obj, source in objects))
         self.stream.flush()
-        return len(lines)

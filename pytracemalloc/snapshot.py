@@ -104,6 +104,20 @@ def _now():
     return now, _time.strftime(_TIMESTAMP_FORMAT, _time.localtime(now))
 
 
+def _get_timestamp():
+    """The local date and time, 'YYYY-MM-DD HH:MM:SS' (0.9.1's helper)."""
+    return _now()[1]
+
+
+def _time_of_timestamp(timestamp):
+    """Epoch seconds of a 'YYYY-MM-DD HH:MM:SS' local time, 0.0 when it is
+    not one (such snapshots sort first)."""
+    try:
+        return _time.mktime(_time.strptime(timestamp, _TIMESTAMP_FORMAT))
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
+
+
 def _process_memory():
     """pytracemalloc.get_process_memory() when the package has it."""
     import pytracemalloc
@@ -235,12 +249,40 @@ class Snapshot:
     The constructor takes sites, an iterable of ``(frames, size, count)``
     or ``(frames, size, count, domain)`` with frames most recent first
     (domain 0 when not given); use ``create()``, ``take_snapshot()`` or
-    ``load()`` rather than calling it.
+    ``load()`` rather than calling it.  The constructor of 0.9.1,
+    ``Snapshot(stats, timestamp, pid, process_memory, user_data)`` with
+    ``stats`` a dictionary, works too.
     """
 
-    def __init__(self, sites=(), traceback_limit=1, *, pid=None, time=None,
-                 timestamp=None, process_memory=None,
+    # 0.9.1's value (the version of its pickles), for code written for it;
+    # our JSON files carry their own, up to the module's FORMAT_VERSION.
+    FORMAT_VERSION = 1
+
+    def __init__(self, sites=(), traceback_limit=1, *legacy, pid=None,
+                 time=None, timestamp=None, process_memory=None,
                  tracemalloc_memory=None, user_data=None, sample_bytes=None):
+        if isinstance(sites, dict):
+            # 0.9.1: Snapshot(stats, timestamp, pid, process_memory,
+            # user_data), positional or by name.
+            stats, sites = sites, ()
+            if isinstance(traceback_limit, str):
+                timestamp, traceback_limit = traceback_limit, 1
+            if len(legacy) > 3:
+                raise TypeError("Snapshot(stats, timestamp, pid, "
+                                "process_memory, user_data): too many "
+                                "arguments")
+            legacy = legacy + (None,) * (3 - len(legacy))
+            pid = legacy[0] if pid is None else pid
+            process_memory = (legacy[1] if process_memory is None
+                              else process_memory)
+            user_data = legacy[2] if user_data is None else user_data
+            if time is None and timestamp is not None:
+                time = _time_of_timestamp(timestamp)
+        elif legacy:
+            raise TypeError("Snapshot(sites, traceback_limit, *, ...) takes "
+                            "2 positional arguments")
+        else:
+            stats = None
         if time is None:
             time, stamp = _now()
             timestamp = timestamp or stamp
@@ -261,6 +303,8 @@ class Snapshot:
             raise ValueError("sample_bytes must be None or a positive int, "
                              "not %r" % (sample_bytes,))
         self.sample_bytes = sample_bytes
+        if stats is not None:
+            self.stats = stats
 
     @property
     def is_estimate(self):
@@ -374,9 +418,12 @@ class Snapshot:
         self._sites = kept
         self._stats = None
 
-    def display(self, display_top, **options):
+    def display(self, display_top, show_pid=False, **options):
         """Show this snapshot with a ``DisplayTop``: delegates to
-        ``display_top.display_snapshot(self, **options)``."""
+        ``display_top.display_snapshot(self, **options)``.  ``show_pid``
+        (0.9.1) names the top 'TIMESTAMP [pid PID]'."""
+        if show_pid:
+            options["show_pid"] = True
         return display_top.display_snapshot(self, **options)
 
     def write(self, filename):
@@ -677,11 +724,15 @@ class Snapshot:
         user_data = _user_data(doc.get("user_data"))
         stats = _field(doc, "stats", _is_dict)
         sites = []
+        # 0.9.1 left its own module's lines out of every top, and showed
+        # them as "ignore tracemalloc": so do we, for its files.
+        own_memory = 0
         for filename, lines in stats.items():
             if filename is None:
                 filename = _UNKNOWN_FRAME[0]
             if not isinstance(filename, str) or not isinstance(lines, dict):
                 raise _Invalid("invalid stats entry for %.80r" % (filename,))
+            own = os.path.basename(filename) == "tracemalloc.py"
             for lineno, value in lines.items():
                 if lineno is None:
                     lineno = 0
@@ -691,14 +742,16 @@ class Snapshot:
                         or not _is_size(value[0]) or not _is_size(value[1])):
                     raise _Invalid("invalid stats entry %.80r:%.20r"
                                    % (filename, lineno))
-                sites.append((((filename, lineno),), value[0], value[1], 0))
-        try:
-            when = _time.mktime(_time.strptime(timestamp, _TIMESTAMP_FORMAT))
-        except (ValueError, OverflowError):
-            when = 0.0  # 0.9.1 wrote no other time: sorts first
-
+                if own:
+                    own_memory += value[0]
+                else:
+                    sites.append((((filename, lineno),), value[0], value[1],
+                                  0))
+        # 0.9.1 wrote no other time than the timestamp.
+        when = _time_of_timestamp(timestamp)
         return cls(sites, 1, pid=pid, time=when, timestamp=timestamp,
-                   process_memory=process_memory, user_data=user_data)
+                   process_memory=process_memory,
+                   tracemalloc_memory=own_memory, user_data=user_data)
 
 
 # A snapshot of a million sites is some 50 MB of JSON: more than this is a

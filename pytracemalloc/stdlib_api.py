@@ -386,18 +386,31 @@ def _site_passes(include, exclude, raw_frames, domain=0):
     return all(f._match(raw_frames, domain) for f in exclude)
 
 
-def start(nframe=1, *, sample_bytes=None):
+class _ModeKept:
+    def __repr__(self):
+        return "<the running mode>"
+
+
+_MODE_KEPT = _ModeKept()
+
+
+def start(nframe=1, *, sample_bytes=_MODE_KEPT):
     """Start tracing with tracebacks of at most ``nframe`` frames
     (1..MAX_NFRAME, else ValueError).  Same switch as ``enable()``:
     ``sample_bytes=N`` traces in sampled mode (one byte in N on average,
-    every figure an unbiased estimate), None (the default) exactly."""
+    every figure an unbiased estimate), None exactly; not given, exact
+    mode when starting and the running mode while tracing.  Asking for
+    another mode while tracing is a RuntimeError: disable() first."""
     if isinstance(nframe, bool) or not isinstance(nframe, int):
         raise TypeError("nframe must be an int, not %s"
                         % type(nframe).__name__)
     if not 1 <= nframe <= _tracemalloc.MAX_NFRAME:
         raise ValueError("the number of frames must be in range [1; %d]"
                          % _tracemalloc.MAX_NFRAME)
-    _tracemalloc.enable(nframe, sample_bytes=sample_bytes)
+    if sample_bytes is _MODE_KEPT:
+        _tracemalloc.enable(nframe)
+    else:
+        _tracemalloc.enable(nframe, sample_bytes=sample_bytes)
 
 
 def stop():

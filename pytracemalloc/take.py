@@ -1,11 +1,10 @@
 """``TakeSnapshot``: write snapshot files, on demand or periodically."""
 
 import os
-import string
 import sys
-import time
 
 from pytracemalloc import tasks
+from pytracemalloc.snapshot import _get_timestamp
 
 
 class TakeSnapshot:
@@ -23,12 +22,14 @@ class TakeSnapshot:
         self.counter = 1
 
     def create_filename(self, snapshot):
-        """The file name for ``snapshot`` from the template."""
-        timestamp = time.strftime("%Y-%m-%d-%H:%M:%S",
-                                  time.localtime(snapshot.time))
-        return string.Template(self.filename_template).safe_substitute(
-            pid=snapshot.pid, timestamp=timestamp,
-            counter="%04d" % self.counter)
+        """The file name for ``snapshot`` from the template: each of
+        ``$pid``, ``$timestamp`` and ``$counter`` replaced, in that order,
+        as 0.9.1 did (no other ``$`` is special)."""
+        filename = self.filename_template
+        filename = filename.replace("$pid", str(snapshot.pid))
+        filename = filename.replace("$timestamp",
+                                    snapshot.timestamp.replace(" ", "-"))
+        return filename.replace("$counter", "%04i" % self.counter)
 
     def take_snapshot(self):
         """Take a snapshot and write it: return ``(snapshot, filename)``.
@@ -41,26 +42,29 @@ class TakeSnapshot:
         self.counter += 1
         return snapshot, filename
 
-    def _periodic(self):
-        # Never let a failing write kill the program being traced: say it
-        # on one line and try again at the next tick.
+    def _task(self):
+        # 0.9.1's line on stderr for each file.  Never let a failing write
+        # kill the program being traced: say it on one line and try again
+        # at the next tick.
         try:
             snapshot, filename = self.take_snapshot()
         except Exception as exc:
-            sys.stderr.write("pytracemalloc: cannot write a snapshot: %s\n"
-                             % (exc,))
+            sys.stderr.write("%s: Failed to write a snapshot of memory "
+                             "allocations: %s\n" % (_get_timestamp(), exc))
         else:
-            sys.stderr.write("pytracemalloc: snapshot written into %s "
-                             "(%s)\n" % (filename, snapshot.timestamp))
+            sys.stderr.write("%s: Write a snapshot of memory allocations "
+                             "into %s\n" % (snapshot.timestamp, filename))
         sys.stderr.flush()
+
+    _periodic = _task
 
     def start(self, delay):
         """Take a snapshot every ``delay`` seconds (allocation-driven)."""
-        tasks.schedule(self._periodic, delay)
+        tasks.schedule(self._task, delay)
 
     def stop(self):
         """Stop the task started by ``start()``."""
-        tasks.unschedule(self._periodic)
+        tasks.unschedule(self._task)
 
     def __repr__(self):
         return "<TakeSnapshot template=%r counter=%d pid=%d>" % (

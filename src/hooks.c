@@ -288,8 +288,9 @@ forget_elsewhere(int context, void *ptr)
     }
 }
 
-/* Forget a MEM/OBJ block about to be freed or moved (its address is still
-   allocated, so no other thread can be given it meanwhile). */
+/* Forget a MEM/OBJ block about to be freed (its address is still
+   allocated, so no other thread can be given it meanwhile).  A free in the
+   main interpreter is a traced event for 0.9.1's timer too. */
 static inline void
 forget_gil_block(void *ptr)
 {
@@ -300,6 +301,7 @@ forget_gil_block(void *ptr)
             atomic_load_explicit(&foreign_blocks, memory_order_relaxed)) {
             forget_locked(ptr);
         }
+        timer_tick();
     }
     else {
         forget_elsewhere(context, ptr);

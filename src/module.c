@@ -125,13 +125,25 @@ static PyObject *
 tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"nframe", "sample_bytes", NULL};
-    int nframe = 1;
-    PyObject *sample = NULL;
+    int nframe = 0;
+    PyObject *sample = NULL; /* not given: keep the mode while tracing */
     size_t mean_bytes;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i$O:enable", keywords,
-                                     &nframe, &sample) ||
-        parse_sample_bytes(sample, &mean_bytes) < 0) {
+                                     &nframe, &sample)) {
         return NULL;
+    }
+    if (sample == NULL && hooks_is_enabled()) {
+        mean_bytes = sampling_bytes();
+    }
+    else if (parse_sample_bytes(sample, &mean_bytes) < 0) {
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(args) == 0 &&
+        (kwargs == NULL ||
+         PyDict_GetItemString(kwargs, "nframe") == NULL)) {
+        /* enable() with no depth: as in 0.9.1, the depth does not change
+           while tracing (PYTRACEMALLOC=25 keeps its 25 frames). */
+        nframe = hooks_is_enabled() ? frames_max_nframe() : 1;
     }
     if (nframe < 1 || nframe > FRAMES_MAX_NFRAME) {
         PyErr_Format(PyExc_ValueError,
@@ -1233,12 +1245,6 @@ tm_start_timer(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
                                      &func_kwargs)) {
         return NULL;
     }
-    if (!hooks_is_enabled()) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "the timer is driven by traced allocations: "
-                        "call enable() first");
-        return NULL;
-    }
     if (timer_start(delay, func, func_args, func_kwargs) < 0) {
         return NULL;
     }
@@ -1489,9 +1495,10 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS,
      "enable(nframe=1, *, sample_bytes=None)\n--\n\nStart tracing, keeping "
      "up to nframe frames a traceback; while tracing, set the depth for new "
-     "allocations.  sample_bytes=N samples one allocated byte in N on "
-     "average (Poisson sampling by bytes) and makes every figure an "
-     "unbiased estimate; None traces every block exactly.  Switching modes "
+     "allocations (without an argument, keep it).  sample_bytes=N samples "
+     "one allocated byte in N on average (Poisson sampling by bytes) and "
+     "makes every figure an unbiased estimate; None traces every block "
+     "exactly; not given while tracing, the mode stays.  Switching modes "
      "needs disable() first."},
     {"get_sample_bytes", tm_get_sample_bytes, METH_NOARGS,
      "N, the mean number of bytes between two samples, while tracing in "
@@ -1555,8 +1562,8 @@ static PyMethodDef module_methods[] = {
     {"start_timer", (PyCFunction)(void (*)(void))tm_start_timer,
      METH_VARARGS | METH_KEYWORDS,
      "start_timer(delay, func, args=(), kwargs=None)\n--\n\nCall "
-     "func(*args, **kwargs) at the first allocation at least delay seconds "
-     "after the last call."},
+     "func(*args, **kwargs) at the first traced allocation or free at least "
+     "delay seconds after the timer was started or the last call ended."},
     {"stop_timer", tm_stop_timer, METH_NOARGS, "Stop the timer."},
     {"_is_main_interpreter", tm_is_main_interpreter, METH_NOARGS,
      "Whether the caller runs in the main interpreter, whose start-up and "

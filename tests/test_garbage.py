@@ -1,85 +1,194 @@
-"""DisplayGarbage: objects of gc.garbage and where they were allocated."""
+"""DisplayGarbage and _GetUncollectable: uncollectable objects, one 0.9.1
+line each, with the line that allocated them."""
 
 import gc
 import io
 import re
+import weakref
 
 import pytest
 
-from pytracemalloc import DisplayGarbage
+import pytracemalloc
+from pytracemalloc import DisplayGarbage, _GetUncollectable
 
-LINE = re.compile(r"^0x[0-9a-f]+ (\w+): (.*) \((.+?):(\d+), size=(\d+ \w+)\)$")
+LINE = re.compile(r"^UNCOLLECTABLE OBJECT: (.+):(\d+|\?): \[id ([0-9a-f]+)\] "
+                  r"(.*) \((\d+ \w+|\?)\)$")
 
 
-class Node:
+class Finalized:
+    """A cycle through itself, with __del__: what the collectors 0.9.1 ran
+    on could not free."""
+
     def __init__(self, name):
         self.name = name
-        self.other = None
+        self.me = self
+
+    def __del__(self):
+        pass
 
     def __repr__(self):
-        return "Node(%r)" % self.name
+        return "Finalized(%r)" % self.name
 
 
-def make_cycle(name):
-    first, second = Node(name + "1"), Node(name + "2")  # allocation line
-    first.other, second.other = second, first
+class Plain:
+    def __init__(self):
+        self.me = self
+
+
+def make_leak(name):
+    """A Finalized cycle made garbage; (its id, its allocation line)."""
+    leak = Finalized(name)  # allocation line
+    return id(leak), make_leak.__code__.co_firstlineno + 2
 
 
 @pytest.fixture
-def saved_garbage():
+def clean_garbage():
+    """gc.garbage empty before and after; the debug flags restored."""
     gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
     del gc.garbage[:]
     try:
         yield gc.garbage
     finally:
         gc.set_debug(0)
         del gc.garbage[:]
+        gc.collect()
 
 
-def test_new_garbage_with_its_allocation_line(tracing, saved_garbage):
-    # GIVEN a garbage cycle made while tracing
+def lines_of(stream):
+    return [LINE.match(line) for line in stream.getvalue().splitlines()]
+
+
+def test_a_cycle_with_del_is_shown_with_its_allocation_line(
+        tracing, clean_garbage):
+    # GIVEN a display, then a cycle with __del__ made garbage
     stream = io.StringIO()
     display = DisplayGarbage(file=stream)
-    make_cycle("a")
-    gc.collect()
-    # WHEN the garbage is displayed
-    shown = display.display()
-    # THEN each Node is shown with the line that allocated it
-    lines = [LINE.match(line) for line in stream.getvalue().splitlines()]
-    nodes = [match for match in lines if match and match.group(1) == "Node"]
-    assert shown == len(lines) and len(nodes) == 2
-    assert {match.group(2) for match in nodes} == {"Node('a1')", "Node('a2')"}
-    assert all(match.group(4) == str(make_cycle.__code__.co_firstlineno + 1)
-               for match in nodes)
+    leak_id, lineno = make_leak("a")
+    # WHEN displayed, without collecting first
+    display.display()
+    # THEN one line: this file, the line, the id, the repr and the size
+    (line,) = lines_of(stream)
+    assert line.group(1) == __file__ and line.group(2) == str(lineno)
+    assert int(line.group(3), 16) == leak_id
+    assert line.group(4) == "Finalized('a')"
+    assert re.fullmatch(r"\d+ B", line.group(5))
+    # AND the object stays in gc.garbage, as it did for 0.9.1
+    assert [id(obj) for obj in gc.garbage] == [leak_id]
 
 
-def test_only_new_objects_unless_cumulative(tracing, saved_garbage):
+def test_cycles_without_del_are_freed_not_shown(tracing, clean_garbage):
     stream = io.StringIO()
     display = DisplayGarbage(file=stream)
-    make_cycle("a")
-    gc.collect()
-    first = display.display()
-    make_cycle("b")
-    gc.collect()
-    second_start = len(stream.getvalue())
-    second = display.display()
-    assert first > 0 and second > 0
-    assert "Node('a1')" not in stream.getvalue()[second_start:]
+    plain = Plain()
+    alive = weakref.ref(plain)
+    del plain
+    display.display()
+    assert stream.getvalue() == ""
+    assert alive() is None and gc.garbage == []
+
+
+def test_saveall_shows_every_object_and_the_instance_dict(
+        tracing, clean_garbage):
+    # GIVEN DEBUG_SAVEALL, and a cycle whose __dict__ was never read
+    stream = io.StringIO()
+    display = DisplayGarbage(file=stream)
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    Plain()
+    # WHEN displayed
+    display.display()
+    # THEN the instance, then its __dict__ on a line of its own
+    first, second = lines_of(stream)
+    assert first.group(4).startswith("<%s.Plain object at " % __name__)
+    assert second.group(4).startswith("{'me': <")
+
+
+def test_only_new_objects_unless_cumulative(tracing, clean_garbage):
+    stream = io.StringIO()
+    display = DisplayGarbage(file=stream)
+    make_leak("a")
+    display.display()
+    make_leak("b")
+    stream.seek(0)
+    stream.truncate()
+    display.display()
+    assert [line.group(4) for line in lines_of(stream)] == ["Finalized('b')"]
+    # cumulative: the earlier objects are shown again, oldest first
     display.cumulative = True
-    cumulative_start = len(stream.getvalue())
-    everything = display.display()
-    assert everything == first + second
-    assert "Node('a1')" in stream.getvalue()[cumulative_start:]
+    make_leak("c")
+    stream.seek(0)
+    stream.truncate()
+    display.display()
+    assert [line.group(4) for line in lines_of(stream)] == ["Finalized('c')"]
+    make_leak("d")
+    stream.seek(0)
+    stream.truncate()
+    display.display()
+    assert [line.group(4) for line in lines_of(stream)] == [
+        "Finalized('c')", "Finalized('d')"]
 
 
-def test_format_object_and_untraced_objects(saved_garbage):
-    # GIVEN garbage made while not tracing, and a custom formatter
+def test_garbage_from_before_the_display_is_not_shown(tracing,
+                                                      clean_garbage):
+    make_leak("old")
+    getter = _GetUncollectable()
+    assert getter.get_new_objects() == []
+    leak_id, lineno = make_leak("new")
+    ((obj, source),) = getter.get_new_objects()
+    # THEN (obj, (size, filename, lineno)), as in 0.9.1
+    assert id(obj) == leak_id
+    size, filename, line = source
+    assert size > 0 and (filename, line) == (__file__, lineno)
+
+
+def test_untraced_objects_and_a_custom_format(tracing, clean_garbage):
+    # GIVEN a display, and garbage allocated while not tracing
     stream = io.StringIO()
     display = DisplayGarbage(file=stream)
     display.format_object = lambda obj: "<%s>" % type(obj).__name__
-    make_cycle("c")
-    gc.collect()
+    pytracemalloc.disable()
+    leak = Finalized("untraced")
+    pytracemalloc.enable()
+    leak_id = id(leak)
+    del leak
+    # WHEN displayed
     display.display()
-    # THEN the formatter is used and the lines say "not traced"
-    assert "<Node> (not traced)" in stream.getvalue()
+    # THEN '???:?' for the place, '?' for the size, and the formatter's text
+    assert stream.getvalue() == \
+        "UNCOLLECTABLE OBJECT: ???:?: [id %x] <Finalized> (?)\n" % leak_id
+
+
+def test_a_getter_enables_tracing(clean_garbage):
+    pytracemalloc.disable()
+    try:
+        _GetUncollectable()
+        assert pytracemalloc.is_enabled()
+    finally:
+        pytracemalloc.disable()
+
+
+def test_a_broken_repr_does_not_stop_the_display(tracing, clean_garbage):
+    class Broken(Finalized):
+        def __repr__(self):
+            raise ValueError("no repr")
+
+    stream = io.StringIO()
+    display = DisplayGarbage(file=stream)
+    Broken("x")
+    display.display()
+    # the default format says so itself; a failing custom one is replaced
+    display.format_object = lambda obj: 1 / 0
+    Broken("y")
+    display.display()
+    first, second = lines_of(stream)
+    assert first.group(4).startswith("<Broken instance at 0x")
+    assert second.group(4) == \
+        "<Broken object: repr failed with ZeroDivisionError>"
+
+
+def test_long_reprs_are_cut(tracing, clean_garbage):
+    stream = io.StringIO()
+    display = DisplayGarbage(file=stream)
+    Finalized("x" * 500)
+    display.display()
+    (line,) = lines_of(stream)
+    assert len(line.group(4)) <= 100 and "..." in line.group(4)

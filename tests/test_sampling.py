@@ -249,7 +249,14 @@ def test_switching_modes_needs_disable():
     with pytest.raises(RuntimeError, match="disable"):
         pytracemalloc.enable(1, sample_bytes=8192)
     with pytest.raises(RuntimeError, match="disable"):
-        pytracemalloc.start(1)
+        pytracemalloc.start(1, sample_bytes=None)
+    # AND a call that does not name a mode keeps the running one (0.9.1
+    # code calling enable() under PYTRACEMALLOC_SAMPLE_BYTES)
+    pytracemalloc.enable(3)
+    pytracemalloc.enable()
+    pytracemalloc.start(3)
+    assert pytracemalloc.get_sample_bytes() == 4096
+    assert pytracemalloc.get_traceback_limit() == 3
     pytracemalloc.disable()
     pytracemalloc.enable(1)
     # THEN exact mode counts every block exactly once again
@@ -272,6 +279,12 @@ def test_invalid_sample_bytes(value, error):
 def test_sample_bytes_is_keyword_only():
     with pytest.raises(TypeError):
         pytracemalloc.enable(1, 4096)
+
+
+def test_sample_bytes_alone_starts_with_one_frame():
+    pytracemalloc.enable(sample_bytes=8192)
+    assert pytracemalloc.get_sample_bytes() == 8192
+    assert pytracemalloc.get_traceback_limit() == 1
 
 
 # --- read-outs: snapshots, files, displays ----------------------------------
@@ -342,17 +355,34 @@ def test_files_record_n(tmp_path):
 
 
 def test_display_top_marks_estimates():
-    snapshot, created = sampled_snapshot()
+    # GIVEN two sampled snapshots (N = 4 KiB) of the same lines
+    def snapshot(when, size):
+        return Snapshot([((("/app/a.py", 3),), size, 4),
+                         ((("/app/b.py", 9),), 8192, 2)], time=when,
+                        sample_bytes=4 * KIB)
     stream = io.StringIO()
     top = DisplayTop(3, file=stream)
     top.show_lineno = True
-    top.display_snapshot(created)
-    top.display_snapshot(created)
+    # WHEN displayed one after the other
+    top.display_snapshot(snapshot(1, 40960))
+    top.display_snapshot(snapshot(2, 81920))
     text = stream.getvalue()
-    header, first = text.splitlines()[:2]
-    assert "(estimates: sampled, one byte in 4096 B)" in header
-    assert "size=~" in first and "count=~" in first and "average=~" in first
-    assert "(~+0 B)" in text and "Total Python memory: size=~" in text
+    # THEN the headers say these are estimates, every traced figure has
+    # its "~", differences included
+    headers = [line for line in text.splitlines() if "Top " in line]
+    assert len(headers) == 2
+    assert all("(estimates: sampled, one byte in 4096 B)" in line
+               for line in headers)
+    assert "#1: /app/a.py:3: size=~40 KiB, count=~4, average=~10 KiB" in text
+    assert ("#1: /app/a.py:3: size=~80 KiB (~+40 KiB), count=~4 (~+0), "
+            "average=~20 KiB") in text
+    assert "Total Python memory: size=~" in text
+    # AND an exact snapshot has none
+    exact = io.StringIO()
+    DisplayTop(3, file=exact).display_snapshot(
+        Snapshot([((("/app/a.py", 3),), 40960, 4)], time=1))
+    assert "~" not in exact.getvalue()
+    assert "estimates" not in exact.getvalue()
 
 
 def test_cli_marks_estimates(tmp_path):

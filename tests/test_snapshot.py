@@ -186,6 +186,41 @@ def test_display_delegates_to_display_top():
     assert top.calls[-1] == (snapshot, 3, None)
 
 
+def test_display_with_the_pid_names_the_top_with_it():
+    # GIVEN a snapshot of pid 42 and a top writing into a buffer
+    import io
+    from pytracemalloc.display import DisplayTop
+    stream = io.StringIO()
+    snapshot = Snapshot({"a.py": {1: (10, 1)}}, "2013-06-01 19:08:16", 42,
+                        None, None)
+    # WHEN displayed with show_pid (0.9.1)
+    snapshot.display(DisplayTop(3, file=stream), show_pid=True)
+    # THEN the header is named 'TIMESTAMP [pid PID]'
+    assert stream.getvalue().startswith(
+        "2013-06-01 19:08:16 [pid 42]: Top 1 allocations per file\n")
+
+
+def test_the_0_9_1_constructor():
+    # GIVEN the five arguments of 0.9.1's Snapshot
+    stats = {"a.py": {1: (100, 2)}, "b.py": {None: (5, 1)}}
+    user_data = [("Video memory", "size", 2048)]
+    # WHEN built with them, positionally or by name
+    snapshot = Snapshot(stats, "2013-06-01 19:08:16", 1234, 10 ** 6,
+                        user_data)
+    named = Snapshot(stats, timestamp="2013-06-01 19:08:16", pid=1234,
+                     process_memory=None, user_data=None)
+    # THEN every attribute is as given, and the time follows the timestamp
+    assert snapshot.stats == {"a.py": {1: (100, 2)}, "b.py": {None: (5, 1)}}
+    assert (snapshot.timestamp, snapshot.pid, snapshot.process_memory,
+            snapshot.user_data) == ("2013-06-01 19:08:16", 1234, 10 ** 6,
+                                    user_data)
+    assert snapshot.time == named.time > 0
+    assert named.stats == snapshot.stats and named.user_data is None
+    assert Snapshot.FORMAT_VERSION == 1
+    with pytest.raises(TypeError):
+        Snapshot(stats, "2013-06-01 19:08:16", 1, None, None, "extra")
+
+
 def test_display_with_the_real_display_top_if_present(tracing, capsys):
     display = pytest.importorskip("pytracemalloc.display")
     top = display.DisplayTop(3, file=sys.stdout)

@@ -34,6 +34,18 @@ def test_pid_timestamp_and_counter_variables(tracing, tmp_path):
                          name)
     assert match and int(match.group(1)) == os.getpid()
     assert " " not in name and os.path.exists(filename)
+    assert match.group(2) == snapshot.timestamp.replace(" ", "-")
+
+
+def test_template_variables_are_plain_replacements(tracing, tmp_path):
+    # GIVEN a template with '$$', '${counter}' and a variable glued to text
+    take = TakeSnapshot()
+    take.filename_template = str(tmp_path / "a$$-${counter}-$pidx-$counter")
+    # WHEN a snapshot is taken
+    _, filename = take.take_snapshot()
+    # THEN only $pid, $timestamp and $counter are replaced, as in 0.9.1
+    assert os.path.basename(filename) == "a$$-${counter}-%dx-0001" % (
+        os.getpid())
 
 
 def test_user_data_is_kept(tracing, tmp_path):
@@ -64,13 +76,15 @@ def test_periodic_snapshots_write_one_line_each(tmp_path):
     """
     # WHEN it runs
     result = run_program(code, tmp_path)
-    # THEN files were written, one stderr line each
+    # THEN files were written, one stderr line each in 0.9.1's words
     files = sorted(p for p in os.listdir(tmp_path) if p.endswith(".pickle"))
     assert result.returncode == 0, result.stderr
     assert len(files) >= 3
-    written = [line for line in result.stderr.splitlines()
-               if "snapshot written into" in line]
-    assert len(written) == len(files)
+    written = [re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d: Write a "
+                            r"snapshot of memory allocations into (\S+)",
+                            line) for line in result.stderr.splitlines()]
+    assert all(written), result.stderr
+    assert sorted(match.group(1) for match in written) == files
 
 
 def test_a_failing_write_never_kills_the_program(tmp_path):
@@ -92,7 +106,7 @@ def test_a_failing_write_never_kills_the_program(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "still running" in result.stdout
     failures = [line for line in result.stderr.splitlines()
-                if line.startswith("pytracemalloc: cannot write")]
+                if "Failed to write a snapshot" in line]
     assert len(failures) >= 2
     assert "missing-folder" in failures[0]
     assert "Traceback" not in result.stderr

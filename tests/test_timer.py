@@ -1,5 +1,7 @@
-"""The allocation-driven timer of 0.9.1, and the tasks that share it."""
+"""The allocation-driven timer of 0.9.1, exact to the first traced event
+after its delay, and the tasks that share it."""
 
+import os
 import subprocess
 import sys
 import time
@@ -109,21 +111,122 @@ def test_disable_stops_the_timer():
     assert calls == []
 
 
-def test_needs_tracing():
-    with pytest.raises(RuntimeError):
-        pytracemalloc.start_timer(1, print)
+def test_can_be_started_before_tracing():
+    # GIVEN a timer started while not tracing (0.9.1 allowed it)
+    pytracemalloc.disable()
+    calls = []
+    pytracemalloc.start_timer(0.05, lambda: calls.append(1))
+    try:
+        # WHEN tracing starts and the program allocates
+        pytracemalloc.enable()
+        fired = allocate_until(lambda: calls)
+    finally:
+        pytracemalloc.disable()
+    # THEN it fires
+    assert fired
+
+
+def allocate_once():
+    """One traced allocation at least; the pending call runs when this
+    call returns."""
+    return bytearray(64)
+
+
+def test_the_first_allocation_after_the_delay_fires_it(tracing):
+    # GIVEN a timer, and a program quiet for longer than its delay
+    calls = []
+    pytracemalloc.start_timer(0.2, lambda: calls.append(1))
+    time.sleep(0.3)
+    # WHEN it allocates once
+    allocate_once()
+    fired = len(calls)
+    pytracemalloc.stop_timer()
+    # THEN the callback has run: no waiting for more allocations
+    assert fired == 1
+
+
+def test_a_free_alone_fires_it(tracing):
+    # GIVEN traced blocks, a timer, and a quiet program
+    blocks = [bytearray(64) for _ in range(100)]
+    calls = []
+    pytracemalloc.start_timer(0.2, lambda: calls.append(1))
+    time.sleep(0.3)
+    # WHEN the program only frees (list.clear allocates nothing)
+    blocks.clear()
+    fired = len(calls)
+    pytracemalloc.stop_timer()
+    # THEN that free fired the timer
+    assert fired == 1
+
+
+def test_never_before_the_delay(tracing):
+    # GIVEN a timer of 0.3 s, and a program allocating all the time
+    started = time.monotonic()
+    times = []
+    pytracemalloc.start_timer(0.3, lambda: times.append(time.monotonic()))
+    # WHEN it fires twice
+    allocate_until(lambda: len(times) >= 2)
+    pytracemalloc.stop_timer()
+    # THEN each call came at least the delay after the timer started or
+    # after the previous call
+    assert len(times) == 2
+    assert times[0] - started >= 0.3
+    assert times[1] - times[0] >= 0.3
+
+
+@pytest.mark.parametrize("args, error, message", [
+    ((0, print), ValueError, "delay must be greater than 0"),
+    ((-1, print), ValueError, "delay must be greater than 0"),
+    ((1, 42), TypeError, "callback must be a callable object, not int"),
+    ((1, print, [1]), TypeError, "argument list must be a tuple"),
+    ((1, print, (), [1]), TypeError, "keyword list must be a dictionary"),
+])
+def test_bad_arguments_get_0_9_1_errors(args, error, message):
+    with pytest.raises(error) as raised:
+        pytracemalloc.start_timer(*args)
+    assert str(raised.value) == message
+
+
+def test_keeps_firing_in_a_forked_child():
+    # GIVEN a timer armed before fork: the child has no helper thread
+    code = """if True:
+        import os, time, pytracemalloc
+        pytracemalloc.enable()
+        calls = []
+        pytracemalloc.start_timer(0.2, lambda: calls.append(1))
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(0.3)
+            junk = bytearray(64)
+            first = len(calls)
+            time.sleep(0.3)
+            junk = bytearray(64)
+            os._exit(10 * first + len(calls))
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+    """
+    # WHEN the child is quiet past the delay, then allocates, twice
+    result = subprocess.run([sys.executable, "-c", code],
+                            capture_output=True, text=True, timeout=60)
+    # THEN it fired each time at once (1, then 2 calls)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["child", "12"]
+
+
+def counting_task():
+    """(the list of its calls, a new task function appending to it)."""
+    calls = []
+
+    def task():
+        calls.append(1)
+
+    return calls, task
 
 
 def test_two_tasks_share_the_timer(tracing):
     # GIVEN two periodic tasks of different delays
-    fast, slow = [], []
-
-    def fast_task():
-        fast.append(1)
-
-    def slow_task():
-        slow.append(1)
-
+    fast, fast_task = counting_task()
+    slow, slow_task = counting_task()
     tasks.schedule(fast_task, 0.05)
     tasks.schedule(slow_task, 0.2)
     # WHEN the program allocates
@@ -132,3 +235,67 @@ def test_two_tasks_share_the_timer(tracing):
     tasks.unschedule(fast_task)
     # THEN both ran, the fast one more often
     assert len(slow) >= 2 and len(fast) > len(slow)
+
+
+@pytest.mark.parametrize("end", ["stop_timer", "disable"])
+def test_tasks_ended_from_outside_stay_ended(tracing, end):
+    # GIVEN a periodic task, ended by stop_timer() or disable() (0.9.1:
+    # both stop the one timer)
+    old, old_task = counting_task()
+    new, new_task = counting_task()
+    tasks.schedule(old_task, 0.05)
+    getattr(pytracemalloc, end)()
+    pytracemalloc.enable()
+    # WHEN another task starts
+    tasks.schedule(new_task, 0.05)
+    allocate_until(lambda: len(new) >= 3)
+    tasks.unschedule(new_task)
+    # THEN only the new one runs
+    assert len(new) >= 3 and old == []
+
+
+def test_stopping_a_task_leaves_a_direct_timer_alone(tracing):
+    # GIVEN a task replaced by a direct start_timer()
+    calls = []
+    tasks.schedule(print, 60)
+    pytracemalloc.start_timer(0.05, lambda: calls.append(1))
+    # WHEN the task is stopped
+    tasks.unschedule(print)
+    # THEN the direct timer still fires
+    assert allocate_until(lambda: calls)
+    pytracemalloc.stop_timer()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"),
+                    reason="counts the threads in /proc (Linux)")
+def test_no_thread_is_left_behind_by_a_stopped_timer():
+    # GIVEN a program counting its threads around a timer that ran once,
+    # then was stopped
+    code = """if True:
+        import time, pytracemalloc
+
+        def threads():
+            with open("/proc/self/status") as status:
+                for line in status:
+                    if line.startswith("Threads:"):
+                        return int(line.split()[1])
+
+        pytracemalloc.enable()
+        before = threads()
+        calls = []
+        pytracemalloc.start_timer(0.05, lambda: calls.append(1))
+        while not calls:
+            junk = [str(i) for i in range(100)]
+        running = threads()
+        pytracemalloc.stop_timer()
+        deadline = time.monotonic() + 10
+        while threads() > before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print(running - before, threads() - before)
+    """
+    # WHEN it runs
+    result = subprocess.run([sys.executable, "-c", code],
+                            capture_output=True, text=True, timeout=60)
+    # THEN the timer had one helper thread, gone once stopped
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["1", "0"]

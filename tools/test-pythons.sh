@@ -107,11 +107,11 @@ for name in "$@"; do
 done
 
 echo
-printf '%-22s %8s %8s %8s  %s\n' interpreter passed failed skipped result
+printf '%-28s %8s %8s %8s  %s\n' interpreter passed failed skipped result
 status=0
 total_passed=0 total_failed=0 total_skipped=0
 while read -r name passed failed skipped verdict; do
-    printf '%-22s %8s %8s %8s  %s\n' "$name" "$passed" "$failed" "$skipped" "$verdict"
+    printf '%-28s %8s %8s %8s  %s\n' "$name" "$passed" "$failed" "$skipped" "$verdict"
     case "$verdict" in ok|unavailable*) ;; *) status=1 ;; esac
     if [ "$passed" != - ]; then
         total_passed=$((total_passed + passed))
