@@ -1,6 +1,7 @@
 # pytracemalloc: build, test, demo, benchmarks.
 #
-#   make demo       build, then trace the bundled example and show its top lines
+#   make demo       build, then trace the bundled example, show its top lines
+#                   and write its HTML report (python -m pytracemalloc report)
 #   make test       build with -Wall -Wextra -Werror, build the missing
 #                   interpreters of the cache (make pythons), and run the test
 #                   suite on this machine's python3 and on each of them
@@ -10,6 +11,7 @@
 #                   patch, 3.11 --without-freelists) from Debian's sources
 #   make test-asan  the test suite under AddressSanitizer
 #   make bench      benchmarks against stdlib tracemalloc (and memray)
+#   make bench-report  the HTML report at 1,000 snapshots x 10,000 lines
 #
 # Each target installs what it needs: glib's headers via apt-get when
 # pkg-config cannot find them, Python dependencies via pip.
@@ -20,7 +22,8 @@ export PYTRACEMALLOC_CACHE ?= /opt/pytracemalloc
 STRICT_CFLAGS = -Wall -Wextra -Werror
 PIP = $(PYTHON) -m pip --disable-pip-version-check -q
 
-.PHONY: all deps build demo test pythons test-asan bench clean format
+.PHONY: all deps build demo test pythons test-asan bench bench-report clean \
+	format chromium
 
 all: build
 
@@ -41,7 +44,16 @@ build: deps
 demo: build
 	$(PYTHON) examples/demo.py
 
-test: build pythons
+# The report's browser tests (tests/test_report.py) open the page in Debian's
+# headless chromium; they are skipped, saying why, where it cannot be had.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	    echo "chromium not found: installing Debian's chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "chromium cannot be installed: the browser tests will be skipped"
+
+test: build pythons chromium
 	PYTHON=$(PYTHON) tools/test-pythons.sh system $(PYTHONS)
 
 # Exit status 3 from the build script: no source package of that version can
@@ -72,6 +84,10 @@ bench: build
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/scale.py
 	$(PYTHON) bench/numpy_alloc.py
+
+# The HTML report at 1,000 snapshots x 10,000 lines: build and open times.
+bench-report: build chromium
+	$(PYTHON) bench/report_scale.py
 
 format:
 	clang-format -i src/*.c src/*.h

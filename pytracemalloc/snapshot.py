@@ -678,32 +678,40 @@ class Snapshot:
                 raise _Invalid("'filenames' holds a %s, not a str"
                                % type(name).__name__)
         frame_rows = _field(doc, "frames", _is_list)
+        # The checks of _is_index/_is_size/_is_domain, inline: a report
+        # reads thousands of files of 10,000 sites.  JSON gives no int
+        # subclass but bool, which "type(x) is int" refuses as they do.
         frames = []
         nfile = len(filenames)
         for row in frame_rows:
-            if (not isinstance(row, list) or len(row) != 2
-                    or not _is_index(row[0], nfile) or not _is_size(row[1])):
+            if (type(row) is not list or len(row) != 2
+                    or type(row[0]) is not int or not 0 <= row[0] < nfile
+                    or type(row[1]) is not int or row[1] < 0):
                 raise _Invalid("invalid frame %r" % (row,))
             frames.append((filenames[row[0]], row[1]))
         sites = []
         nframe = len(frames)
         first_frame = 3 if version >= 2 else 2
         for row in _field(doc, "sites", _is_list):
-            if (not isinstance(row, list) or len(row) < first_frame + 1
-                    or not _is_size(row[0]) or not _is_size(row[1])
-                    or (version >= 2 and not _is_domain(row[2]))):
+            if (type(row) is not list or len(row) < first_frame + 1
+                    or type(row[0]) is not int or row[0] < 0
+                    or type(row[1]) is not int or row[1] < 0
+                    or (version >= 2 and (type(row[2]) is not int
+                                          or not 0 <= row[2] < 2 ** 32))):
                 raise _Invalid("invalid site %.80r" % (row,))
             site_frames = []
             for index in row[first_frame:]:
-                if not _is_index(index, nframe):
+                if type(index) is not int or not 0 <= index < nframe:
                     raise _Invalid("invalid frame index %r" % (index,))
                 site_frames.append(frames[index])
             sites.append((tuple(site_frames), row[0], row[1],
                           row[2] if version >= 2 else 0))
-        return cls(sites, limit, pid=pid, time=float(when),
-                   timestamp=timestamp, process_memory=process_memory,
-                   tracemalloc_memory=own_memory, user_data=user_data,
-                   sample_bytes=sample_bytes)
+        snapshot = cls((), limit, pid=pid, time=float(when),
+                       timestamp=timestamp, process_memory=process_memory,
+                       tracemalloc_memory=own_memory, user_data=user_data,
+                       sample_bytes=sample_bytes)
+        snapshot._sites = sites  # already normalized: tuples, never empty
+        return snapshot
 
     @classmethod
     def _from_legacy(cls, doc):

@@ -1,0 +1,467 @@
+"""The data of a report: snapshot files read, grouped per process, in time
+order, and turned into compact tables for the page.
+
+No HTML here (see page.py).  The page gets:
+
+- ``meta``: plain JSON (filenames, frames, tracebacks, one entry per
+  snapshot with its totals, the processes);
+- ``blob``: the per-line (and per-traceback) sizes and counts of every
+  snapshot, as little-endian binary arrays, gzip-compressed.  Each snapshot
+  holds only what changed since the previous snapshot of the same process
+  (a week of a stable service is mostly unchanged lines), so the page's
+  size follows the number of changes, not lines x snapshots.
+
+Line groups are frames: the id of the line ``file.py:12`` is the index of
+the frame ``("file.py", 12)`` in ``meta["frames"]``; tracebacks are lists
+of frame ids, most recent first.
+"""
+
+import gzip
+import itertools
+import operator
+import os
+import sys
+import time
+from array import array
+
+from pytracemalloc.snapshot import NUMPY_DOMAIN, Snapshot, SnapshotLoadError
+
+__all__ = ["LoadedSnapshot", "NoSnapshotError", "ReportData", "Series",
+           "load_snapshots", "build"]
+
+# Below this many files a pool of processes costs more than it saves.
+_MIN_FILES_PER_JOB = 8
+
+
+class NoSnapshotError(ValueError):
+    """Nothing to report: no file could be read, or none is of the
+    processes asked for."""
+
+
+class _LocalTable:
+    """A loader's frames and tracebacks, each numbered when first seen and
+    sent to the parent once: the files of a series repeat the same 10,000
+    lines, which would cost more to pickle than the sizes themselves."""
+
+    def __init__(self, session):
+        self.session = session
+        self.frames = {}
+        self.tracebacks = {}
+
+    def frame(self, frame, new):
+        local = self.frames.get(frame)
+        if local is None:
+            local = self.frames[frame] = len(self.frames)
+            new.append(frame)
+        return local
+
+    def traceback(self, frames, new_frames, new):
+        local = self.tracebacks.get(frames)
+        if local is None:
+            local = self.tracebacks[frames] = len(self.tracebacks)
+            new.append(tuple(self.frame(f, new_frames) for f in frames))
+        return local
+
+
+_LOCAL_TABLE = None
+
+
+def _local_table(session):
+    global _LOCAL_TABLE
+    if _LOCAL_TABLE is None or _LOCAL_TABLE.session != session:
+        _LOCAL_TABLE = _LocalTable(session)
+    return _LOCAL_TABLE
+
+
+def _columns(totals, local_id):
+    """(ids, sizes, counts) arrays of {key: [size, count]}, the ids given
+    by ``local_id(key)``."""
+    ids = array("i", [local_id(key) for key in totals])
+    sizes = array("d", [value[0] for value in totals.values()])
+    counts = array("d", [value[1] for value in totals.values()])
+    return ids, sizes, counts
+
+
+class LoadedSnapshot:
+    """What the report keeps of one snapshot file: its totals, and its
+    per-line (and per-traceback) sizes and counts as compact arrays
+    ``(ids, sizes, counts)``, ids numbering frames (and tracebacks).
+    Made in a loader process and handed back to the parent, which renumbers
+    the ids into the series' own tables (``Series``)."""
+
+    __slots__ = ("path", "pid", "time", "timestamp", "process_memory",
+                 "tracemalloc_memory", "user_data", "sample_bytes",
+                 "traced_size",
+                 "traced_count", "domains", "source", "new_frames",
+                 "new_tracebacks", "lines", "tracebacks", "cpu")
+
+    def __init__(self, path, snapshot, table, include=(), exclude=()):
+        self.path = path
+        self.pid = snapshot.pid
+        self.time = snapshot.time
+        self.timestamp = snapshot.timestamp
+        self.process_memory = snapshot.process_memory
+        self.tracemalloc_memory = snapshot.tracemalloc_memory
+        self.user_data = snapshot.user_data or []
+        # N of a sampled snapshot (its figures are estimates), else None.
+        self.sample_bytes = getattr(snapshot, "sample_bytes", None)
+        self.source = (os.getpid(), table.session)
+        self.cpu = 0.0  # seconds of CPU its loader spent on it
+        sites = snapshot._sites  # (frames most recent first, size, count)
+        sizes = [site[1] for site in sites]
+        counts = [site[2] for site in sites]
+        self.traced_size = sum(sizes)
+        self.traced_count = sum(counts)
+        # Blocks that extensions report in their own domain (numpy's array
+        # data...): {name: size}, besides CPython's allocators (domain 0).
+        self.domains = {}
+        for site in sites:
+            if len(site) > 3 and site[3]:
+                name = _domain_name(site[3])
+                self.domains[name] = self.domains.get(name, 0) + site[1]
+        if include or exclude:
+            if include:
+                snapshot.filter_filenames(include, True)
+            if exclude:
+                snapshot.filter_filenames(exclude, False)
+            sites = snapshot._sites
+            sizes = [site[1] for site in sites]
+            counts = [site[2] for site in sites]
+        new_frames = self.new_frames = []
+        tracebacks = [site[0] for site in sites]
+        deep = bool(tracebacks) and max(map(len, tracebacks)) > 1
+        ids = None
+        if not deep:
+            # One frame per site: the sites are the lines, unless a line
+            # has several sites (only a hand-made file can have that).
+            lines = [frames[0] for frames in tracebacks]
+            ids = list(map(table.frames.get, lines))
+            if None in ids:
+                ids = [table.frame(frame, new_frames) for frame in lines]
+            if len(set(ids)) != len(ids):
+                ids = None
+        if ids is not None:
+            self.lines = (array("i", ids), array("d", sizes),
+                          array("d", counts))
+        else:
+            self.lines = _columns(snapshot._group("lineno", False),
+                                  lambda key: table.frame(key[0], new_frames))
+        self.tracebacks = self.new_tracebacks = None
+        if deep:
+            new = self.new_tracebacks = []
+            self.tracebacks = _columns(
+                snapshot._group("traceback", False),
+                lambda oldest_first: table.traceback(oldest_first[::-1],
+                                                     new_frames, new))
+
+
+def _domain_name(domain):
+    if domain == NUMPY_DOMAIN:
+        return "numpy array data"
+    return "domain %d" % domain
+
+
+def _load_one(task):
+    """(LoadedSnapshot, None) or (None, one-line error) for one file."""
+    path, include, exclude, session = task
+    started = time.process_time()
+    try:
+        snapshot = Snapshot.load(path)
+    except SnapshotLoadError as exc:
+        return None, str(exc)
+    loaded = LoadedSnapshot(path, snapshot, _local_table(session), include,
+                            exclude)
+    loaded.cpu = time.process_time() - started
+    return loaded, None
+
+
+def _number(numbers, items, item):
+    """The number of ``item`` in ``items``, appended when new."""
+    number = numbers.get(item)
+    if number is None:
+        number = numbers[item] = len(items)
+        items.append(item)
+    return number
+
+
+class Series:
+    """The snapshots read, with the series' tables: ``frames`` (list of
+    (filename, lineno)) and ``tracebacks`` (list of tuples of frame ids,
+    most recent first); the snapshots' ids index them."""
+
+    def __init__(self):
+        self.snapshots = []
+        # Seconds of CPU spent in loader processes (not in this one).
+        self.loader_cpu = 0.0
+        self.frames = []
+        self.tracebacks = []
+        self._frame_ids = {}
+        self._traceback_ids = {}
+        self._renumber = {}
+
+    def frame_id(self, frame):
+        return _number(self._frame_ids, self.frames, frame)
+
+    def traceback_id(self, frame_ids):
+        return _number(self._traceback_ids, self.tracebacks, frame_ids)
+
+    def add(self, loaded):
+        """Take ``loaded`` into the series: its ids renumbered from its
+        loader's tables to the series' tables."""
+        frames, tracebacks = self._renumber.setdefault(loaded.source,
+                                                       ([], []))
+        frames.extend(self.frame_id(f) for f in loaded.new_frames)
+        ids, sizes, counts = loaded.lines
+        loaded.lines = (array("i", map(frames.__getitem__, ids)), sizes,
+                        counts)
+        if loaded.tracebacks is not None:
+            tracebacks.extend(
+                self.traceback_id(tuple(frames[f] for f in local))
+                for local in loaded.new_tracebacks)
+            ids, sizes, counts = loaded.tracebacks
+            loaded.tracebacks = (array("i", map(tracebacks.__getitem__, ids)),
+                                 sizes, counts)
+        loaded.new_frames = loaded.new_tracebacks = None
+        self.snapshots.append(loaded)
+        if loaded.source[0] != os.getpid():
+            self.loader_cpu += loaded.cpu
+
+
+def load_snapshots(paths, include=(), exclude=(), jobs=None, errors=None):
+    """Read the snapshot files ``paths`` into a ``Series``: the snapshots
+    that could be read, in the order of ``paths``.  Each file that cannot
+    be read is left out and its one-line reason (``"FILE: REASON"``)
+    appended to ``errors`` (a list) or, without one, written to stderr.
+
+    ``jobs`` processes read the files (default: one per CPU); reading is
+    the slow part of a report of thousands of files."""
+    include = tuple(include)
+    exclude = tuple(exclude)
+    session = "%d-%d" % (os.getpid(), next(_SESSIONS))
+    tasks = [(path, include, exclude, session) for path in paths]
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    jobs = max(1, min(jobs, len(tasks) // _MIN_FILES_PER_JOB))
+    series = Series()
+    if jobs > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        # Not fork: the caller may have threads (a timer, a test's
+        # watchdog), and a forked child can deadlock on a lock they held.
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context(
+            "forkserver" if "forkserver" in methods else "spawn")
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+        chunksize = max(1, min(16, len(tasks) // (4 * jobs)))
+        results = pool.map(_load_one, tasks, chunksize=chunksize)
+    else:
+        pool = None
+        results = map(_load_one, tasks)
+    try:
+        # Taken in as they come: the parent renumbers while loaders read.
+        for loaded, error in results:
+            if error is not None:
+                if errors is None:
+                    sys.stderr.write(error + "\n")
+                else:
+                    errors.append(error)
+            else:
+                series.add(loaded)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return series
+
+
+_SESSIONS = itertools.count()
+
+
+class _Columns:
+    """The changes of one grouping (lines or tracebacks), snapshot after
+    snapshot: group ids, sizes and counts, plus how many entries each
+    snapshot has."""
+
+    def __init__(self):
+        self.ids = array("i")
+        self.sizes = array("d")
+        self.counts = array("d")
+        self.lengths = []
+
+    def add(self, current, previous):
+        """Append the entries of ``current`` ((ids, sizes, counts) arrays)
+        that differ from ``previous`` (the same process's last snapshot,
+        or None), and a zero entry for each id gone since."""
+        ids, sizes, counts = current
+        if previous is None:
+            rows = list(zip(ids, sizes, counts))
+        elif previous[0] == ids:
+            # The same lines in the same order (the usual case: a site
+            # table changes little between two snapshots): compare the
+            # arrays side by side, in C.
+            changed = itertools.compress(range(len(ids)), map(
+                operator.or_, map(operator.ne, sizes, previous[1]),
+                map(operator.ne, counts, previous[2])))
+            rows = [(ids[i], sizes[i], counts[i]) for i in changed]
+        else:
+            rows = list(set(zip(ids, sizes, counts))
+                        - set(zip(*previous)))
+            rows.extend((ident, 0.0, 0.0)
+                        for ident in set(previous[0]).difference(ids))
+        rows.sort()  # the same page for the same files
+        self.ids.extend([row[0] for row in rows])
+        self.sizes.extend([row[1] for row in rows])
+        self.counts.extend([row[2] for row in rows])
+        self.lengths.append(len(rows))
+        return current
+
+    def segments(self):
+        return [self.sizes, self.counts, self.ids]
+
+
+class ReportData:
+    """Everything the page shows, as ``meta`` (JSON-able) and ``blob``
+    (bytes)."""
+
+    def __init__(self, meta, blob, loader_cpu=0.0):
+        self.meta = meta
+        self.blob = blob
+        self.loader_cpu = loader_cpu
+
+
+def _local_time(when):
+    """'YYYY-MM-DD HH:MM:SS.mmm' in local time: what the chart axes show
+    (they read dates as wall-clock time, with no time zone)."""
+    seconds = int(when // 1)
+    millis = min(999, int(round((when - seconds) * 1000)))
+    return "%s.%03d" % (time.strftime("%Y-%m-%d %H:%M:%S",
+                                      time.localtime(seconds)), millis)
+
+
+def build(series, pids=None, title=None, top=10, leaks=10,
+          group_by="line", left_out=()):
+    """The ``ReportData`` of ``series`` (a ``Series``; its snapshots in any
+    order): per process (pid), in time order.  ``pids``, when given, keeps
+    those processes only.  ``top``, ``leaks`` and ``group_by`` are the
+    page's initial settings; ``left_out`` lists the files that could not
+    be read (one-line reasons), shown on the page."""
+    snapshots = series.snapshots
+    if pids:
+        wanted = set(pids)
+        snapshots = [s for s in snapshots if s.pid in wanted]
+    if not snapshots:
+        raise NoSnapshotError("no snapshot to report")
+    # Stable: snapshots taken at the same time keep the order of the files.
+    order = sorted(range(len(snapshots)),
+                   key=lambda i: (snapshots[i].time, i))
+    snapshots = [snapshots[i] for i in order]
+    # Processes in the order of their first snapshot.
+    processes = {}
+    for index, snapshot in enumerate(snapshots):
+        processes.setdefault(snapshot.pid, []).append(index)
+
+    deep = any(s.tracebacks is not None for s in snapshots)
+    lines = _Columns()
+    tracebacks = _Columns() if deep else None
+    user_titles = {}
+    entries = [None] * len(snapshots)
+    for pid, indexes in processes.items():
+        previous_lines = previous_tracebacks = None
+        for index in indexes:
+            snapshot = snapshots[index]
+            previous_lines = lines.add(snapshot.lines, previous_lines)
+            if deep:
+                current = snapshot.tracebacks
+                if current is None:
+                    # One frame per traceback next to deeper snapshots (the
+                    # traceback limit changed): its lines are its
+                    # tracebacks.
+                    ids, sizes, counts = snapshot.lines
+                    current = (array("i", [series.traceback_id((ident,))
+                                           for ident in ids]), sizes, counts)
+                previous_tracebacks = tracebacks.add(current,
+                                                     previous_tracebacks)
+            user = {}
+            for name, fmt, value in snapshot.user_data:
+                user_titles.setdefault(name, fmt)
+                user[name] = value
+            entries[index] = {
+                "file": snapshot.path,
+                "pid": snapshot.pid,
+                "time": snapshot.time,
+                "date": _local_time(snapshot.time),
+                "timestamp": snapshot.timestamp,
+                "traced": snapshot.traced_size,
+                "blocks": snapshot.traced_count,
+                "process_memory": snapshot.process_memory,
+                "tracemalloc_memory": snapshot.tracemalloc_memory,
+                "domains": snapshot.domains,
+                "user": user,
+                "sample_bytes": snapshot.sample_bytes,
+            }
+
+    filenames = {}
+    frames = []
+    for filename, lineno in series.frames:
+        file_index = filenames.setdefault(filename, len(filenames))
+        frames.append([file_index, lineno])
+    blob, layout = _pack({"line": lines, "traceback": tracebacks})
+    meta = {
+        "title": title or "pytracemalloc report",
+        "generated": _local_time(time.time()),
+        "settings": {"top": top, "leaks": leaks,
+                     "group_by": group_by if deep or group_by != "traceback"
+                     else "line"},
+        "left_out": list(left_out),
+        "filenames": list(filenames),
+        "frames": frames,
+        "tracebacks": ([list(key) for key in series.tracebacks]
+                       if deep else None),
+        "snapshots": entries,
+        "processes": [{"pid": pid, "snapshots": indexes}
+                      for pid, indexes in processes.items()],
+        "user_series": [{"title": name, "format": fmt}
+                        for name, fmt in user_titles.items()],
+        "layout": layout,
+    }
+    return ReportData(meta, blob, series.loader_cpu)
+
+
+def _pack(groupings):
+    """One gzip-compressed little-endian buffer with every array of
+    ``groupings`` ({name: _Columns or None}), each 8-byte aligned, and the
+    layout telling the page where each array starts and its type: sizes
+    and counts as uint32 when they all fit (they nearly always do: 4 bytes
+    an entry instead of 8), else float64 (exact to 2**53)."""
+    parts = []
+    layout = {}
+    offset = 0
+    for name, columns in groupings.items():
+        if columns is None:
+            continue
+        entry = {"lengths": columns.lengths, "entries": len(columns.ids)}
+        for label, values in zip(("sizes", "counts", "ids"),
+                                 columns.segments()):
+            if values.typecode == "d":
+                if _UINT32 and (not values or max(values) < 2 ** 32):
+                    values = array(_UINT32, map(int, values))
+                    entry[label + "_type"] = "uint32"
+                else:
+                    entry[label + "_type"] = "float64"
+            if sys.byteorder != "little":
+                values = array(values.typecode, values)
+                values.byteswap()
+            data = values.tobytes()
+            entry[label] = offset
+            parts.append(data)
+            offset += len(data)
+            padding = -offset % 8
+            if padding:
+                parts.append(b"\0" * padding)
+                offset += padding
+        layout[name] = entry
+    # Level 1: level 6 makes it 12% smaller in 9 times the time.
+    return gzip.compress(b"".join(parts), compresslevel=1, mtime=0), layout
+
+
+# The array typecode of a 32-bit unsigned int here, if any.
+_UINT32 = next((code for code in "IL" if array(code).itemsize == 4), None)
