@@ -453,6 +453,12 @@ class Snapshot:
                     in self._group_in_python(key_type, cumulative).items()]
         return rows
 
+    def _group(self, key_type, cumulative):
+        """{raw key (frames oldest first): [size, count]} per stdlib key
+        (the report's input)."""
+        return {key: [size, count]
+                for size, count, key in self._rows(key_type, cumulative)}
+
     def _group_in_python(self, key_type, cumulative):
         """{raw key: [size, count]}: the general path of _rows, for sites
         the C one does not take (sizes beyond 64 bits, odd types)."""
