@@ -888,19 +888,21 @@ group_sites(site_groups *g, PyObject *sites, int mode)
     return 1;
 }
 
-/* Group `sites` (a list) by `mode`: 1, 0 when the fast path does not
-   apply, -1 with an exception. */
+/* Group `sites` (a list) by `mode`: 1; 0 when the fast path does not
+   apply, with *none a new reference to None (the caller's answer then);
+   -1 with an exception. */
 static int
-group_site_list(PyObject *sites, int mode, site_groups *g)
+group_site_list(PyObject *sites, int mode, site_groups *g, PyObject **none)
 {
     if (mode < GROUP_TRACEBACK || mode > GROUP_CUMULATIVE_FILENAME) {
         PyErr_SetString(PyExc_ValueError, "unknown grouping mode");
         return -1;
     }
-    if (!PyList_CheckExact(sites)) {
-        return 0;
+    int status = PyList_CheckExact(sites) ? group_sites(g, sites, mode) : 0;
+    if (status == 0) {
+        *none = Py_NewRef(Py_None);
     }
-    return group_sites(g, sites, mode);
+    return status;
 }
 
 /* _group_sites(sites, mode) -> [(size, count, raw key), ...] in order of
@@ -915,12 +917,8 @@ tm_group_sites(PyObject *Py_UNUSED(module), PyObject *args)
     if (!PyArg_ParseTuple(args, "Oi:_group_sites", &sites, &mode)) {
         return NULL;
     }
-    int status = group_site_list(sites, mode, &g);
-    if (status < 0) {
-        goto error;
-    }
-    if (status == 0) {
-        result = Py_NewRef(Py_None);
+    int status = group_site_list(sites, mode, &g, &result);
+    if (status <= 0) {
         goto done;
     }
     result = PyList_New(g.n);
@@ -1126,12 +1124,8 @@ tm_statistics(PyObject *Py_UNUSED(module), PyObject *args)
                           &traceback_type)) {
         return NULL;
     }
-    int status = group_site_list(sites, mode, &g);
-    if (status < 0) {
-        goto error;
-    }
-    if (status == 0) {
-        result = Py_NewRef(Py_None);
+    int status = group_site_list(sites, mode, &g, &result);
+    if (status <= 0) {
         goto done;
     }
     order = malloc((g.n ? g.n : 1) * sizeof(site_group *));

@@ -31,18 +31,19 @@ needs_chromium = pytest.mark.skipif(
            "cannot be installed)")
 
 
-def write_series(folder, rounds=ROUNDS, nframe=1, prefix="s"):
+def write_series(folder, rounds=ROUNDS, nframe=1, prefix="s",
+                 sample_bytes=None, growth=GROWTH):
     """Snapshot files of this process taken by the real engine, one per
-    round; the conftest helper's malloc line holds (round + 1) * GROWTH
+    round; the conftest helper's malloc line holds (round + 1) * growth
     bytes at round ``round``.  Returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     gc.collect()
-    engine.enable(nframe)
+    engine.enable(nframe, sample_bytes=sample_bytes)
     blocks = []
     paths = []
     try:
         for round_ in range(rounds):
-            blocks.append(KnownBlock(engine.DOMAIN_RAW, GROWTH))
+            blocks.append(KnownBlock(engine.DOMAIN_RAW, growth))
             snapshot = Snapshot.create(
                 lambda: [("Video memory", "size", 1000 * (round_ + 1)),
                          ("Requests", "int", 3 * round_)])
@@ -885,21 +886,8 @@ def test_numpy_array_data_is_a_series_of_its_own(browser, tmp_path):
 def write_sampled_series(folder, rounds=3):
     """Sampled snapshots (N = 4 KiB): blocks of 1 MiB, always sampled, so
     the growing line's figures are exact even as estimates."""
-    folder.mkdir(parents=True, exist_ok=True)
-    engine.enable(1, sample_bytes=4096)
-    blocks, paths = [], []
-    try:
-        for round_ in range(rounds):
-            blocks.append(KnownBlock(engine.DOMAIN_RAW, 1 << 20))
-            path = str(folder / ("sampled%02d.ptm" % round_))
-            pytracemalloc.take_snapshot().dump(path)
-            paths.append(path)
-            time.sleep(0.01)
-    finally:
-        for block in blocks:
-            block.free()
-        engine.disable()
-    return paths
+    return write_series(folder, rounds, prefix="sampled", sample_bytes=4096,
+                        growth=1 << 20)
 
 
 def test_sampled_snapshots_carry_n_into_the_data(tmp_path):
