@@ -330,11 +330,21 @@ surely_untraced(void *ptr)
 }
 
 /* Sampled mode's fast paths.  An allocation that is not sampled (the
-   countdown covers it) or a free of a block the filter says is not traced
-   goes straight to the wrapped allocator, without the guard: nothing on
-   that path can call an allocator.  Each hook below is that test and a
-   tail call, the rest (the guard, recording) lives in a separate function
+   countdown covers it) goes to the wrapped allocator under the guard
+   only: pymalloc hands big blocks to PyMem_RawMalloc, whose hook must see
+   them as nested (else they would be sampled a second time, as RAW
+   blocks, and outlive their free).  A free of a block the filter says is
+   not traced goes straight through (a nested RAW free it makes finds
+   nothing to remove).  The rest (recording) lives in a separate function
    so that the fast path saves no registers. */
+#define UNSAMPLED_CALL(call)                                                  \
+    do {                                                                      \
+        in_tracer = 1;                                                        \
+        void *block = (call);                                                 \
+        in_tracer = 0;                                                        \
+        return block;                                                         \
+    } while (0)
+
 static inline int
 passes_unsampled(size_t nelem, size_t elsize)
 {
@@ -431,7 +441,7 @@ gil_malloc(void *ctx, size_t size)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(1, size)) {
-        return hook->wrapped.malloc(hook->wrapped.ctx, size);
+        UNSAMPLED_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size));
     }
     return gil_malloc_traced(ctx, size);
 }
@@ -447,7 +457,7 @@ gil_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(nelem, elsize)) {
-        return hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize);
+        UNSAMPLED_CALL(hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize));
     }
     return gil_calloc_traced(ctx, nelem, elsize);
 }
@@ -541,7 +551,7 @@ raw_malloc(void *ctx, size_t size)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(1, size)) {
-        return hook->wrapped.malloc(hook->wrapped.ctx, size);
+        UNSAMPLED_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size));
     }
     return raw_malloc_traced(ctx, size);
 }
@@ -557,7 +567,7 @@ raw_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(nelem, elsize)) {
-        return hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize);
+        UNSAMPLED_CALL(hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize));
     }
     return raw_calloc_traced(ctx, nelem, elsize);
 }

@@ -95,7 +95,7 @@ def test_blocks_much_bigger_than_n_are_always_kept_at_their_size():
 
 # --- through the hooks ------------------------------------------------------
 
-def line_figures(nblock, block_size, **mode):
+def line_figures(nblock, block_size, domain=None, **mode):
     """Trace nblock RAW blocks at MALLOC_LINE: the line's (size, count)
     (the blocks, and the ints of the handles above 256 made on that line),
     the number of traced blocks, and the line's figures once they are
@@ -104,8 +104,8 @@ def line_figures(nblock, block_size, **mode):
     engine.enable(1, **mode)
     if seed is not None:
         engine._set_sample_seed(seed)
-    blocks = [KnownBlock(engine.DOMAIN_RAW, block_size)
-              for _ in range(nblock)]
+    domain = engine.DOMAIN_RAW if domain is None else domain
+    blocks = [KnownBlock(domain, block_size) for _ in range(nblock)]
     size, count = line_stats(HELPER_FILE, MALLOC_LINE)
     variance = engine._get_line_variances().get((HELPER_FILE, MALLOC_LINE),
                                                 0.0)
@@ -118,24 +118,30 @@ def line_figures(nblock, block_size, **mode):
     return size, count, traced, after
 
 
-def test_line_estimates_through_the_hooks_are_unbiased():
+@pytest.mark.parametrize("domain", ["DOMAIN_RAW", "DOMAIN_MEM",
+                                    "DOMAIN_OBJ"])
+def test_line_estimates_through_the_hooks_are_unbiased(domain):
     # GIVEN 1500 blocks of 3000 bytes on one line and N = 64 KiB (p ~ 4.5 %:
-    # about 68 sampled a run), and the line's exact figures
+    # about 68 sampled a run), and the line's exact figures.  In the MEM
+    # and OBJ domains pymalloc hands such blocks to PyMem_RawMalloc, a
+    # nested call that must not give them a second chance as RAW blocks.
+    domain = getattr(engine, domain)
     n, nblock, block_size = 64 * KIB, 1500, 3000
-    exact_size, exact_count, _, _ = line_figures(nblock, block_size)
+    exact_size, exact_count, _, _ = line_figures(nblock, block_size, domain)
     assert exact_size >= nblock * block_size and exact_count >= nblock
     assert line_figures.variance == 0.0  # exact mode: no error
-    sizes, counts, variances = [], [], []
+    sizes, counts, variances, sampled_blocks = [], [], [], []
     # WHEN the line is read in sampled mode, over 120 seeds
     for seed in range(120):
-        size, count, _, after = line_figures(nblock, block_size, seed=seed,
-                                             sample_bytes=n)
+        size, count, traced, after = line_figures(
+            nblock, block_size, domain, seed=seed, sample_bytes=n)
         sizes.append(size)
         counts.append(count)
         variances.append(line_figures.variance)
         # AND after freeing them the line holds nothing (every sampled
         # block was found and removed with the weight it was added with)
         assert after == (0, 0)
+        sampled_blocks.append(traced)
     # THEN the estimates converge to the exact figures (the standard error
     # of the mean is about 1.1 % of the size: a bias of 5 % would fail)
     assert_unbiased(sizes, exact_size, "line size")
@@ -145,6 +151,9 @@ def test_line_estimates_through_the_hooks_are_unbiased():
     # estimates (the standard errors the bench shows)
     ratio = statistics.variance(sizes) / statistics.fmean(variances)
     assert 0.5 < ratio < 2.0, ratio
+    # AND each block had one chance of being sampled: about p * 1500 = 68
+    # in the tables, not twice that
+    assert statistics.fmean(sampled_blocks) < 2 * 68
 
 
 def test_unsampled_blocks_are_not_in_the_table_and_free_cleanly():
