@@ -15,7 +15,8 @@ mode ("ours/1" of the same run), for the traced total and for every line
 holding at least 100 N bytes, read at the end of each workload with its
 result alive.  The standard error is the square root of the engine's
 variance estimate of the sampled figure plus the variance of the exact
-figure between the exact runs (0 with one run).
+figure between the exact runs (0 with one run); where nothing was sampled
+(no variance estimate), the bound sqrt(exact bytes * N), marked "*".
 
 BENCH_WORKLOADS=json,churn runs only those workloads (while developing).
 """
@@ -122,10 +123,18 @@ def estimate_checks(raw, names):
                 checks.append((key, value, spread, run["lines"].get(key, 0),
                                run["line_variances"].get(key, 0.0)))
             for what, exact, spread, estimate, variance in checks:
+                bound = variance == 0.0 and estimate != exact
+                if bound:
+                    # Nothing sampled there, so no variance estimate: the
+                    # standard error of an estimate of B bytes is at most
+                    # sqrt(B * N) (each block's share s^2 (1 - p) / p is
+                    # at most s * N).
+                    variance = exact * SAMPLE_BYTES
                 error = math.sqrt(variance + spread)
                 z = ((estimate - exact) / error if error
                      else (0.0 if estimate == exact else math.inf))
-                rows.append((name, what, exact, estimate, error, z))
+                rows.append((name, what + (" *" if bound else ""), exact,
+                             estimate, error, z))
     return rows
 
 
