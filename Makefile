@@ -84,6 +84,8 @@ bench: build
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/scale.py
 	$(PYTHON) bench/numpy_alloc.py
+	$(PIP) install pytest-memray || echo "bench: pytest-memray cannot be installed here: skipped"
+	$(PYTHON) bench/pytest_suite.py
 
 # The HTML report at 1,000 snapshots x 10,000 lines: build and open times.
 bench-report: build chromium

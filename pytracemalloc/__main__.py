@@ -1,8 +1,59 @@
-"""python -m pytracemalloc: see pytracemalloc.cli."""
+"""python -m pytracemalloc: subcommands, else the snapshot display.
+
+    python -m pytracemalloc run [options] script.py|-m module|-c code [args]
+    python -m pytracemalloc report FILE... -o OUT.html
+    python -m pytracemalloc [options] FILE...      (pytracemalloc.cli)
+
+A first argument of ``run`` or ``report`` is the subcommand, never a file:
+a snapshot file of that name is given as ``./run`` (or after ``--``, as in
+``python -m pytracemalloc -- run``), which the display reads as it always
+did.
+"""
 
 import sys
 
-from pytracemalloc.cli import main
+SUBCOMMANDS = """\
+subcommands:
+  python -m pytracemalloc run [options] script.py|-m module|-c code [args]
+                        run a program traced from its first line
+                        (run --help for its options)
+  python -m pytracemalloc report FILE... -o OUT.html
+                        an HTML report of snapshot files
+  A snapshot file named 'run' or 'report' is given as ./run or after --.
+"""
+
+
+def _report(argv):
+    import importlib
+    try:
+        report = importlib.import_module("pytracemalloc.report")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("pytracemalloc.report",):
+            raise
+        sys.stderr.write("python -m pytracemalloc: error: the report command "
+                         "is not available in this version of pytracemalloc "
+                         "(no pytracemalloc.report module)\n")
+        return 2
+    return report.main(argv)
+
+
+def main(argv=None):
+    if argv is None:
+        argv = sys.argv[1:]
+    argv = list(argv)
+    if argv and argv[0] == "run":
+        from pytracemalloc import run
+        return run.main(argv[1:])
+    if argv and argv[0] == "report":
+        return _report(argv[1:])
+    from pytracemalloc import cli
+    if argv and argv[0] in ("-h", "--help"):
+        parser = cli.make_parser()
+        parser.print_help()
+        sys.stdout.write("\n" + SUBCOMMANDS)
+        return 0
+    return cli.main(argv)
+
 
 if __name__ == "__main__":
     sys.exit(main())

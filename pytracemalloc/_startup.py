@@ -80,7 +80,13 @@ def start_from_environment(environ=os.environ):
             "a number of bytes such as 524288 or 512K; running untraced\n"
             % (sample_text,))
         return None
-    announce(environ, sample_bytes)
+    if environ.get("PYTRACEMALLOC_RUN_DIR"):
+        # A child of `python -m pytracemalloc run`: it records its own
+        # snapshots into its parent's directory, silently.
+        from pytracemalloc import run
+        run.start_child(environ)
+    else:
+        announce(environ, sample_bytes)
     return nframe
 
 

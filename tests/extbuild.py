@@ -40,8 +40,13 @@ def run_script(path, text, extra_path=(), timeout=120):
     """Write `text` to `path`, run it with this tree (and `extra_path`)
     importable, and return its stdout; a failure shows its stderr."""
     path.write_text(text)
-    env = dict(os.environ,
-               PYTHONPATH=os.pathsep.join([ROOT, *map(str, extra_path)]))
+    # the pytracemalloc this test imports: the source tree built in place,
+    # or an installed copy (the interpreters' venvs, whose source copy has
+    # no engine built)
+    import pytracemalloc
+    imported_from = os.path.dirname(os.path.dirname(pytracemalloc.__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [imported_from, *map(str, extra_path)]))
     env.pop("PYTRACEMALLOC", None)
     proc = subprocess.run([sys.executable, str(path)], capture_output=True,
                           text=True, timeout=timeout, env=env)

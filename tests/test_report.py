@@ -433,8 +433,11 @@ def test_module_runs_as_a_command(tmp_path, series):
 def test_demo_ends_with_its_report(tmp_path):
     # WHEN the demo of make demo runs
     output = tmp_path / "demo.html"
-    root = os.path.dirname(os.path.dirname(pytracemalloc.__file__))
-    env = dict(os.environ, PYTHONPATH=root)
+    # the source tree's examples (beside tests/), whatever pytracemalloc
+    # is imported from (an installed copy in the interpreters' venvs)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(
+        os.path.dirname(pytracemalloc.__file__)))
     done = subprocess.run(
         [sys.executable, os.path.join(root, "examples", "demo.py"),
          str(output)], capture_output=True, text=True, timeout=180, env=env)
