@@ -84,7 +84,7 @@ engine = Extension(
     include_dirs=["src", "pytracemalloc/include"]
     + flags_with_prefix(cflags, "-I"),
     library_dirs=flags_with_prefix(libs, "-L"),
-    libraries=flags_with_prefix(libs, "-l") + ["dl"],
+    libraries=flags_with_prefix(libs, "-l") + ["dl", "m"],
     extra_compile_args=["-std=c11", "-O2", "-fno-strict-aliasing"]
     + extra_cflags,
     extra_link_args=extra_ldflags,

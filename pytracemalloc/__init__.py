@@ -17,6 +17,7 @@ from pytracemalloc._tracemalloc import (
     clear_traces,
     disable,
     enable,
+    get_sample_bytes,
     get_traceback_limit,
     get_traced_memory,
     get_tracemalloc_memory,
@@ -34,6 +35,8 @@ from pytracemalloc._tracemalloc import (
 from pytracemalloc.stdlib_api import (
     BaseFilter,
     DomainFilter,
+    EstimatedStatistic,
+    EstimatedStatisticDiff,
     Filter,
     Frame,
     Statistic,

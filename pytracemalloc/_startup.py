@@ -16,10 +16,35 @@ the first one too.
 
 Only the main interpreter acts: site.py also runs this line in every
 subinterpreter, which the main interpreter's tracer already sees.
+
+``PYTRACEMALLOC_SAMPLE_BYTES=N`` (with PYTRACEMALLOC set) traces in sampled
+mode, one byte in N on average: a number of bytes, optionally with a
+binary suffix K, M or G (KiB, MiB, GiB also accepted), e.g. ``512K``.
+Unset or empty: exact mode.  The start-up line then says
+``tracemalloc enabled (sampled: one byte in N)``.
 """
 
 import os
 import sys
+
+_SUFFIXES = {"": 1, "K": 1 << 10, "KIB": 1 << 10, "M": 1 << 20,
+             "MIB": 1 << 20, "G": 1 << 30, "GIB": 1 << 30}
+
+
+def parse_sample_bytes(text):
+    """'512K' -> 524288, '4096' -> 4096; None for an empty value;
+    ValueError for anything else."""
+    text = text.strip()
+    if not text:
+        return None
+    digits = text.rstrip("KMGIBkmgib")
+    suffix = text[len(digits):].upper()
+    if not digits.isdigit() or suffix not in _SUFFIXES:
+        raise ValueError(text)
+    value = int(digits) * _SUFFIXES[suffix]
+    if value < 1:
+        raise ValueError(text)
+    return value
 
 
 def start_from_environment(environ=os.environ):
@@ -44,25 +69,38 @@ def start_from_environment(environ=os.environ):
             "frames from 1 to %d; running untraced\n"
             % (value, _tracemalloc.MAX_NFRAME))
         return None
-    import pytracemalloc  # registers the exit hook
-    pytracemalloc.enable(nframe)
+    sample_text = environ.get("PYTRACEMALLOC_SAMPLE_BYTES", "")
+    try:
+        sample_bytes = parse_sample_bytes(sample_text)
+        import pytracemalloc  # registers the exit hook
+        pytracemalloc.enable(nframe, sample_bytes=sample_bytes)
+    except ValueError:
+        sys.stderr.write(
+            "pytracemalloc: ignoring PYTRACEMALLOC_SAMPLE_BYTES=%r: expected "
+            "a number of bytes such as 524288 or 512K; running untraced\n"
+            % (sample_text,))
+        return None
     if environ.get("PYTRACEMALLOC_RUN_DIR"):
         # A child of `python -m pytracemalloc run`: it records its own
         # snapshots into its parent's directory, silently.
         from pytracemalloc import run
         run.start_child(environ)
     else:
-        announce(environ)
+        announce(environ, sample_bytes)
     return nframe
 
 
-def announce(environ):
+def announce(environ, sample_bytes=None):
     """Write the start-up line, once per process tree (see above)."""
     if environ.get("PYTRACEMALLOC_ANNOUNCED") or environ.get(
             "PYTRACEMALLOC_QUIET"):
         return
     environ["PYTRACEMALLOC_ANNOUNCED"] = "1"
-    sys.stderr.write("tracemalloc enabled\n")
+    if sample_bytes is None:
+        sys.stderr.write("tracemalloc enabled\n")
+    else:
+        sys.stderr.write("tracemalloc enabled (sampled: one byte in %d)\n"
+                         % sample_bytes)
 
 
 start_from_environment()

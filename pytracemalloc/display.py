@@ -26,6 +26,12 @@ Without such blocks the output is 0.9.1's::
     ...
     Total Python memory: size=121 MiB, count=43001, average=2968 B
       of which array data: size=114 MiB, count=2, average=57 MiB
+
+A sampled snapshot (``sample_bytes`` set) shows estimates: the header
+says so and every traced figure gets a ``~``::
+
+    2013-03-04 01:01:55: Top 10 allocations per file (estimates: sampled, one byte in 512 KiB)
+    #1: .../2.7/Lib/linecache.py: size=~408 KiB (~+408 KiB), count=~5379 (~+5379), average=~77 B
 """
 
 import os
@@ -59,13 +65,14 @@ def _paint(style, text, color):
     return style % text if color else text
 
 
-def _size_text(size, diff, color):
+def _size_text(size, diff, color, mark=""):
     """The size, then its signed difference in parentheses when ``diff`` is
-    not None."""
+    not None; ``mark`` ("~" for estimates) before each."""
     if diff is None:
-        return _paint(_YELLOW, format_size(size), color)
-    return "%s (%s)" % (_paint(_BOLD, format_size(size), color),
-                        _paint(_YELLOW, format_size(diff, True), color))
+        return mark + _paint(_YELLOW, format_size(size), color)
+    return "%s%s (%s%s)" % (mark, _paint(_BOLD, format_size(size), color),
+                            mark, _paint(_YELLOW, format_size(diff, True),
+                                         color))
 
 
 def colorize_filename(filename):
@@ -97,6 +104,22 @@ def output_stream(file):
     except (AttributeError, ValueError):
         color = False
     return stream, color
+
+
+def _is_estimate(snapshot):
+    return getattr(snapshot, "sample_bytes", None) is not None
+
+
+def _sampling_note(snapshot, reference):
+    """'one byte in 512 KiB', or what each side sampled when they differ."""
+    def one(item):
+        if not _is_estimate(item):
+            return "exact"
+        return "one byte in %s" % format_size(item.sample_bytes)
+    mine = one(snapshot)
+    if reference is None or one(reference) == mine:
+        return mine
+    return "%s, reference %s" % (mine, one(reference))
 
 
 def _adjusted_process_memory(snapshot):
@@ -230,6 +253,8 @@ class DisplayTop:
         compare = reference is not None
         count = max(count, 0)
         rows = self._rows(snapshot, reference)
+        estimate = _is_estimate(snapshot) or (compare
+                                              and _is_estimate(reference))
 
         what = "file and line" if self.show_lineno else "file"
         text = _paint(_CYAN, "Top %s allocations per %s"
@@ -238,6 +263,9 @@ class DisplayTop:
             text += " (compared to %s)" % (
                 reference.timestamp if reference_name is None
                 else reference_name)
+        if estimate:
+            text += " (estimates: sampled, %s)" % _sampling_note(
+                snapshot, reference)
         if name is None:
             name = snapshot.timestamp
         lines = ["%s: %s" % (_paint(_BOLD, name, color), text)]
@@ -254,18 +282,20 @@ class DisplayTop:
                 filename += " " + _paint(
                     _YELLOW, "[%s]" % _domain_name(domain), color)
             lines.append("#%s: %s: %s" % (
-                1 + index, filename, self._format_trace(trace, compare)))
+                1 + index, filename,
+                self._format_trace(trace, compare, estimate)))
         if len(rows) > count:
             lines.append("%s more: %s" % (
                 len(rows) - count,
-                self._format_trace(self._sum(rows[count:]), compare)))
+                self._format_trace(self._sum(rows[count:]), compare,
+                                   estimate)))
         lines.append("Total Python memory: %s"
-                     % self._format_trace(self._sum(rows), compare))
+                     % self._format_trace(self._sum(rows), compare, estimate))
         for domain in sorted({key[2] for key, _ in rows if key[2]}):
             lines.append("  of which %s: %s" % (
                 _domain_name(domain), self._format_trace(
                     self._sum([row for row in rows if row[0][2] == domain]),
-                    compare)))
+                    compare, estimate)))
         lines.append(self._process_line(snapshot, reference, compare))
         lines.extend(self._user_data_lines(snapshot, reference, compare))
         return lines
@@ -303,23 +333,25 @@ class DisplayTop:
     def _sum(rows):
         return tuple(sum(trace[i] for _, trace in rows) for i in range(4))
 
-    def _format_trace(self, trace, show_diff):
+    def _format_trace(self, trace, show_diff, estimate=False):
         """The values of a row; trace is (size diff, size, count diff,
-        count)."""
+        count).  Estimates (a sampled snapshot) are marked "~"."""
+        mark = "~" if estimate else ""
         size_diff, size, count_diff, count = trace
         diff = size_diff if show_diff else None
         if not self.show_count and not self.show_average:
-            return _size_text(size, diff, self.color)
+            return _size_text(size, diff, self.color, mark)
         parts = []
         if self.show_size:
-            parts.append("size=%s" % _size_text(size, diff, self.color))
+            parts.append("size=%s" % _size_text(size, diff, self.color,
+                                                mark))
         if self.show_count and (count or count_diff):
-            text = "count=%s" % count
+            text = "count=%s%s" % (mark, count)
             if show_diff:
-                text += " (%+d)" % count_diff
+                text += " (%s%+d)" % (mark, count_diff)
             parts.append(text)
         if self.show_average and count > 1:
-            parts.append("average=%s" % format_size(size // count))
+            parts.append("average=%s%s" % (mark, format_size(size // count)))
         return ", ".join(parts)
 
     def _process_line(self, snapshot, reference, compare):

@@ -22,7 +22,9 @@ that name intact.
 
 # json, gzip, pickle, tempfile... are imported when a file is read or
 # written: "import pytracemalloc" runs at start-up with PYTRACEMALLOC=1.
+import contextlib
 import errno
+import gc
 import math
 import os
 import time as _time
@@ -30,6 +32,8 @@ import warnings
 
 from pytracemalloc import _tracemalloc
 from pytracemalloc.stdlib_api import (
+    EstimatedStatistic,
+    EstimatedStatisticDiff,
     Statistic,
     StatisticDiff,
     Traceback,
@@ -43,9 +47,13 @@ __all__ = [
 ]
 
 FORMAT_NAME = "pytracemalloc-snapshot"
-# Version 2 adds the domain of each site; a snapshot with domain 0 only is
-# written as version 1, which older readers read.
-FORMAT_VERSION = 2
+# Version 2 adds the domain of each site; version 3 adds "sample_bytes"
+# (sampled mode).  A snapshot is written in the oldest version that holds
+# it: 1 with domain 0 only and exact figures, which older readers read; a
+# sampled one is version 3, which an older reader refuses rather than show
+# its estimates as exact figures.
+FORMAT_VERSION = 3
+SAMPLED_FORMAT_VERSION = 3
 NUMPY_DOMAIN = 389047
 # The version of the 0.9.1 pickles ({'format_version': 1, 'stats': ...}).
 LEGACY_PICKLE_VERSION = 1
@@ -151,15 +159,73 @@ def _normalize_site(site):
             domain)
 
 
-def _is_own_site(frames):
-    return bool(frames) and frames[0][0].startswith(_PACKAGE_DIR)
+@contextlib.contextmanager
+def _collector_paused():
+    """Build a read-out's objects without the cyclic garbage collector.
+
+    A read-out makes tens of thousands of small acyclic objects in one
+    burst; under the collector's default thresholds that burst sets off a
+    full collection, which walks the whole program's heap (60 ms with 3
+    million live objects) to find nothing of ours.  The collector is
+    switched back on (if it was on) as soon as the objects are built."""
+    was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
-def _stat_order(item):
-    """stdlib's order of statistics, on raw keys: size, count, traceback
-    (a Traceback orders as its raw frames, oldest first)."""
-    key, (size, count) = item
-    return size, count, key
+_GROUP_MODES = {
+    ("traceback", False): 0,
+    ("lineno", False): 1,
+    ("filename", False): 2,
+    ("lineno", True): 3,
+    ("filename", True): 4,
+}
+
+
+def _group_mode(key_type, cumulative):
+    if key_type not in ("traceback", "filename", "lineno"):
+        raise ValueError("unknown key_type: %r" % (key_type,))
+    if cumulative and key_type == "traceback":
+        raise ValueError("cumulative mode cannot be used with key type "
+                         "%r" % (key_type,))
+    return _GROUP_MODES[key_type, bool(cumulative)]
+
+
+def _statistics(rows, kind=Statistic):
+    """[kind] of sorted (size, count, raw key) rows, filled in as the
+    engine's _statistics() does."""
+    new_traceback = Traceback.__new__
+    new_statistic = kind.__new__
+    result = []
+    append = result.append
+    for size, count, key in rows:
+        traceback = new_traceback(Traceback)
+        traceback._frames = key
+        traceback._total_nframe = None
+        statistic = new_statistic(kind)
+        statistic.traceback = traceback
+        statistic.size = size
+        statistic.count = count
+        append(statistic)
+    return result
+
+
+def _statistic_diffs(rows, kind=StatisticDiff):
+    """[kind] of sorted compare_to rows."""
+    new_traceback = Traceback.__new__
+    result = []
+    append = result.append
+    for _, size, _, count, key, size_diff, count_diff in rows:
+        traceback = new_traceback(Traceback)
+        traceback._frames = key
+        traceback._total_nframe = None
+        append(kind(traceback, size, size_diff, count, count_diff))
+    return result
 
 
 class Snapshot:
@@ -171,8 +237,11 @@ class Snapshot:
     ``user_data`` (list of (title, format, value) or None).  Also ``time``,
     the creation time in epoch seconds (a float: snapshots taken within the
     same second sort by it in the order they were taken),
-    ``tracemalloc_memory`` (bytes used by pytracemalloc itself, or None)
-    and ``traceback_limit`` (frames per traceback when it was taken).
+    ``tracemalloc_memory`` (bytes used by pytracemalloc itself, or None),
+    ``traceback_limit`` (frames per traceback when it was taken) and
+    ``sample_bytes``: None for exact figures, else N, the mean number of
+    bytes between two samples of the sampled mode that took it (sizes and
+    counts are then unbiased estimates, marked ``~`` when displayed).
 
     stdlib's ``Snapshot.traces`` (one entry per live block) does not exist
     here: the engine keeps per-site totals, not per-block traces.
@@ -191,7 +260,7 @@ class Snapshot:
 
     def __init__(self, sites=(), traceback_limit=1, *legacy, pid=None,
                  time=None, timestamp=None, process_memory=None,
-                 tracemalloc_memory=None, user_data=None):
+                 tracemalloc_memory=None, user_data=None, sample_bytes=None):
         if isinstance(sites, dict):
             # 0.9.1: Snapshot(stats, timestamp, pid, process_memory,
             # user_data), positional or by name.
@@ -229,19 +298,32 @@ class Snapshot:
         self.process_memory = process_memory
         self.tracemalloc_memory = tracemalloc_memory
         self.user_data = _normalize_user_data(user_data)
+        if sample_bytes is not None and (not _is_int(sample_bytes)
+                                         or sample_bytes < 1):
+            raise ValueError("sample_bytes must be None or a positive int, "
+                             "not %r" % (sample_bytes,))
+        self.sample_bytes = sample_bytes
         if stats is not None:
             self.stats = stats
+
+    @property
+    def is_estimate(self):
+        """True when the figures are estimates (a sampled snapshot)."""
+        return self.sample_bytes is not None
 
     def _copy_with_sites(self, sites):
         return Snapshot(sites, self.traceback_limit, pid=self.pid,
                         time=self.time, timestamp=self.timestamp,
                         process_memory=self.process_memory,
                         tracemalloc_memory=self.tracemalloc_memory,
-                        user_data=self.user_data)
+                        user_data=self.user_data,
+                        sample_bytes=self.sample_bytes)
 
     def __repr__(self):
-        return "<Snapshot pid=%s timestamp=%r sites=%d>" % (
-            self.pid, self.timestamp, len(self._sites))
+        sampled = ("" if self.sample_bytes is None
+                   else " sample_bytes=%d" % self.sample_bytes)
+        return "<Snapshot pid=%s timestamp=%r sites=%d%s>" % (
+            self.pid, self.timestamp, len(self._sites), sampled)
 
     # --- 0.9.1 API -------------------------------------------------------
 
@@ -258,16 +340,25 @@ class Snapshot:
         limit = _tracemalloc.get_traceback_limit()
         sites = []
         own = 0
-        for size, count, frames, domain in _tracemalloc._get_sites(True):
-            if _is_own_site(frames):
-                own += size
-            else:
-                sites.append((frames, size, count, domain))
+        own_files = {}  # filename -> in this package: one test a file
+        append = sites.append
+        with _collector_paused():
+            for site in _tracemalloc._get_snapshot_sites():
+                filename = site[0][0][0]
+                mine = own_files.get(filename)
+                if mine is None:
+                    mine = own_files[filename] = filename.startswith(
+                        _PACKAGE_DIR)
+                if mine:
+                    own += site[1]
+                else:
+                    append(site)
         own += _tracemalloc.get_tracemalloc_memory()
         user_data = user_data_callback() if user_data_callback else None
         snapshot = cls((), limit, pid=os.getpid(), time=now,
                        timestamp=stamp, process_memory=_process_memory(),
-                       tracemalloc_memory=own, user_data=user_data)
+                       tracemalloc_memory=own, user_data=user_data,
+                       sample_bytes=_tracemalloc.get_sample_bytes())
         snapshot._sites = sites  # the engine's tuples, already normalized
         return snapshot
 
@@ -352,14 +443,25 @@ class Snapshot:
             "pytracemalloc snapshots have no 'traces': the engine keeps "
             "per-site totals, not one trace per block; use statistics()")
 
+    def _rows(self, key_type, cumulative):
+        """[(size, count, raw key)] per stdlib key, raw keys being frames
+        oldest first; in C when the sites allow it, else in Python."""
+        mode = _group_mode(key_type, cumulative)
+        rows = _tracemalloc._group_sites(self._sites, mode)
+        if rows is None:
+            rows = [(size, count, key) for key, (size, count)
+                    in self._group_in_python(key_type, cumulative).items()]
+        return rows
+
     def _group(self, key_type, cumulative):
-        """{raw key (frames oldest first): [size, count]} per stdlib key."""
-        if key_type not in ("traceback", "filename", "lineno"):
-            raise ValueError("unknown key_type: %r" % (key_type,))
-        if cumulative and key_type == "traceback":
-            raise ValueError("cumulative mode cannot be used with key type "
-                             "%r" % (key_type,))
-        # As stdlib: every domain on the same key (filter domains first).
+        """{raw key (frames oldest first): [size, count]} per stdlib key
+        (the report's input)."""
+        return {key: [size, count]
+                for size, count, key in self._rows(key_type, cumulative)}
+
+    def _group_in_python(self, key_type, cumulative):
+        """{raw key: [size, count]}: the general path of _rows, for sites
+        the C one does not take (sizes beyond 64 bits, odd types)."""
         if key_type == "traceback":
             keys = ((site[0][::-1],) for site in self._sites)
         elif key_type == "lineno" and not cumulative:
@@ -391,28 +493,45 @@ class Snapshot:
         descending, as stdlib).  ``cumulative`` counts the blocks of a
         traceback on every distinct frame (or file) it goes through, not
         only the most recent one ('lineno' and 'filename' only)."""
-        groups = sorted(self._group(key_type, cumulative).items(),
-                        key=_stat_order, reverse=True)
-        return [Statistic(Traceback._from_oldest_first(key), size, count)
-                for key, (size, count) in groups]
+        with _collector_paused():
+            mode = _group_mode(key_type, cumulative)
+            kind = EstimatedStatistic if self.is_estimate else Statistic
+            statistics = _tracemalloc._statistics(self._sites, mode, kind,
+                                                  Traceback)
+            if statistics is not None:
+                return statistics
+            rows = self._rows(key_type, cumulative)
+            # Sorted on plain tuples: the order of stdlib's (size, count,
+            # traceback) key, since a Traceback orders as its raw frames.
+            rows.sort(reverse=True)
+            return _statistics(rows, kind)
 
     def compare_to(self, old_snapshot, key_type, cumulative=False):
         """``StatisticDiff`` per key of either snapshot, sorted as stdlib:
         by absolute size difference, size, absolute count difference,
         count, then traceback, descending."""
-        new = self._group(key_type, cumulative)
-        old = old_snapshot._group(key_type, cumulative)
-        diffs = []
-        for key, (size, count) in new.items():
+        with _collector_paused():
+            return self._compare_to(old_snapshot, key_type, cumulative)
+
+    def _compare_to(self, old_snapshot, key_type, cumulative):
+        old = {key: (size, count) for size, count, key
+               in old_snapshot._rows(key_type, cumulative)}
+        rows = []
+        for size, count, key in self._rows(key_type, cumulative):
             old_size, old_count = old.pop(key, (0, 0))
-            diffs.append(StatisticDiff(Traceback._from_oldest_first(key),
-                                       size, size - old_size,
-                                       count, count - old_count))
+            size_diff = size - old_size
+            count_diff = count - old_count
+            rows.append((abs(size_diff), size, abs(count_diff), count, key,
+                         size_diff, count_diff))
         for key, (old_size, old_count) in old.items():
-            diffs.append(StatisticDiff(Traceback._from_oldest_first(key),
-                                       0, -old_size, 0, -old_count))
-        diffs.sort(key=StatisticDiff._sort_key, reverse=True)
-        return diffs
+            rows.append((old_size, 0, old_count, 0, key, -old_size,
+                         -old_count))
+        # The first five items are stdlib's sort key (keys are distinct, so
+        # the last two never decide).
+        rows.sort(reverse=True)
+        estimate = self.is_estimate or old_snapshot.is_estimate
+        return _statistic_diffs(
+            rows, EstimatedStatisticDiff if estimate else StatisticDiff)
 
     def filter_traces(self, filters):
         """A new snapshot with the sites that pass ``filters`` (a list of
@@ -439,7 +558,10 @@ class Snapshot:
         frame_table = []
         sites = []
         # The oldest version that holds the data, for older readers.
-        version = 2 if any(site[3] for site in self._sites) else 1
+        if self.sample_bytes is not None:
+            version = SAMPLED_FORMAT_VERSION
+        else:
+            version = 2 if any(site[3] for site in self._sites) else 1
         for site_frames, size, count, domain in self._sites:
             row = [size, count, domain] if version >= 2 else [size, count]
             for frame in site_frames:
@@ -468,6 +590,8 @@ class Snapshot:
             "frames": frame_table,
             "sites": sites,
         }
+        if self.sample_bytes is not None:
+            document["sample_bytes"] = self.sample_bytes
         text = json.dumps(document, separators=(",", ":"), allow_nan=False)
         return gzip.compress(text.encode("ascii"), compresslevel=9, mtime=0)
 
@@ -542,8 +666,8 @@ class Snapshot:
 
     @classmethod
     def _from_v1(cls, doc, version=1):
-        """Versions 1 and 2 (whose site rows hold the domain after the
-        count)."""
+        """Versions 1, 2 (whose site rows hold the domain after the
+        count) and 3 (2 and "sample_bytes")."""
         pid = _field(doc, "pid", _is_int)
         when = _field(doc, "time", _is_finite_number)
         timestamp = _field(doc, "timestamp", _is_str)
@@ -551,6 +675,9 @@ class Snapshot:
         own_memory = _field(doc, "tracemalloc_memory", _is_optional_size)
         limit = _field(doc, "traceback_limit", _is_positive_int)
         user_data = _user_data(doc.get("user_data"))
+        sample_bytes = None
+        if version >= SAMPLED_FORMAT_VERSION:
+            sample_bytes = _field(doc, "sample_bytes", _is_optional_positive)
         filenames = _field(doc, "filenames", _is_list)
         for name in filenames:
             if not isinstance(name, str):
@@ -587,7 +714,8 @@ class Snapshot:
                           row[2] if version >= 2 else 0))
         snapshot = cls((), limit, pid=pid, time=float(when),
                        timestamp=timestamp, process_memory=process_memory,
-                       tracemalloc_memory=own_memory, user_data=user_data)
+                       tracemalloc_memory=own_memory, user_data=user_data,
+                       sample_bytes=sample_bytes)
         snapshot._sites = sites  # already normalized: tuples, never empty
         return snapshot
 
@@ -682,6 +810,10 @@ def _is_domain(value):
 
 def _is_positive_int(value):
     return _is_int(value) and value >= 1
+
+
+def _is_optional_positive(value):
+    return value is None or _is_positive_int(value)
 
 
 def _is_optional_size(value):
@@ -918,10 +1050,11 @@ def take_snapshot():
                            "allocations to take a snapshot")
     now, stamp = _now()
     limit = _tracemalloc.get_traceback_limit()
-    sites = [(frames, size, count, domain) for size, count, frames, domain
-             in _tracemalloc._get_sites(True)]
-    snapshot = Snapshot((), limit, pid=os.getpid(), time=now,
-                        timestamp=stamp,
-                        tracemalloc_memory=_tracemalloc.get_tracemalloc_memory())
+    with _collector_paused():
+        sites = _tracemalloc._get_snapshot_sites()
+    snapshot = Snapshot(
+        (), limit, pid=os.getpid(), time=now, timestamp=stamp,
+        tracemalloc_memory=_tracemalloc.get_tracemalloc_memory(),
+        sample_bytes=_tracemalloc.get_sample_bytes())
     snapshot._sites = sites  # the engine's tuples, already normalized
     return snapshot

@@ -24,6 +24,7 @@ from pytracemalloc import _tracemalloc
 
 __all__ = [
     "Frame", "Traceback", "Statistic", "StatisticDiff",
+    "EstimatedStatistic", "EstimatedStatisticDiff",
     "BaseFilter", "Filter", "DomainFilter",
     "start", "stop", "is_tracing", "get_object_traceback",
 ]
@@ -251,6 +252,45 @@ class StatisticDiff:
                 self.count, self.traceback)
 
 
+def _estimated(statistic, text):
+    """'~' before every figure of a formatted statistic: 'a.py:3:
+    size=~12.3 KiB (~+1.0 KiB), count=~5 (~+1), average=~2.5 KiB'.  The
+    traceback at the start (a filename may hold anything) is kept as is."""
+    import re
+    head = str(statistic.traceback)
+    return head + re.sub(r"(=|\()(?=[-+]?\d)", r"\1~", text[len(head):])
+
+
+class EstimatedStatistic(Statistic):
+    """A ``Statistic`` of a sampled snapshot: ``size`` and ``count`` are
+    unbiased estimates (ints), shown with ``~``."""
+
+    __slots__ = ()
+
+    def __str__(self):
+        return _estimated(self, super().__str__())
+
+    def __repr__(self):
+        return "<EstimatedStatistic traceback=%r size=~%i count=~%i>" % (
+            self.traceback, self.size, self.count)
+
+
+class EstimatedStatisticDiff(StatisticDiff):
+    """A ``StatisticDiff`` where either snapshot is sampled: estimates,
+    shown with ``~``."""
+
+    __slots__ = ()
+
+    def __str__(self):
+        return _estimated(self, super().__str__())
+
+    def __repr__(self):
+        return ("<EstimatedStatisticDiff traceback=%r size=~%i (~%+i) "
+                "count=~%i (~%+i)>"
+                % (self.traceback, self.size, self.size_diff, self.count,
+                   self.count_diff))
+
+
 class BaseFilter:
     """What every filter has: ``inclusive`` (True: keep what matches,
     False: drop what matches)."""
@@ -346,16 +386,31 @@ def _site_passes(include, exclude, raw_frames, domain=0):
     return all(f._match(raw_frames, domain) for f in exclude)
 
 
-def start(nframe=1):
+class _ModeKept:
+    def __repr__(self):
+        return "<the running mode>"
+
+
+_MODE_KEPT = _ModeKept()
+
+
+def start(nframe=1, *, sample_bytes=_MODE_KEPT):
     """Start tracing with tracebacks of at most ``nframe`` frames
-    (1..MAX_NFRAME, else ValueError).  Same switch as ``enable()``."""
+    (1..MAX_NFRAME, else ValueError).  Same switch as ``enable()``:
+    ``sample_bytes=N`` traces in sampled mode (one byte in N on average,
+    every figure an unbiased estimate), None exactly; not given, exact
+    mode when starting and the running mode while tracing.  Asking for
+    another mode while tracing is a RuntimeError: disable() first."""
     if isinstance(nframe, bool) or not isinstance(nframe, int):
         raise TypeError("nframe must be an int, not %s"
                         % type(nframe).__name__)
     if not 1 <= nframe <= _tracemalloc.MAX_NFRAME:
         raise ValueError("the number of frames must be in range [1; %d]"
                          % _tracemalloc.MAX_NFRAME)
-    _tracemalloc.enable(nframe)
+    if sample_bytes is _MODE_KEPT:
+        _tracemalloc.enable(nframe)
+    else:
+        _tracemalloc.enable(nframe, sample_bytes=sample_bytes)
 
 
 def stop():

@@ -4,6 +4,7 @@
 
 #include "frames.h"
 #include "hooks.h"
+#include "sampling.h"
 #include "traces.h"
 
 /* The API added by patches/python3.11-free-list-hooks.patch.  Our own
@@ -29,6 +30,15 @@ may_account(void)
            hooks_in_main_interpreter();
 }
 
+/* Sampled mode (issue 17): most blocks are not in the table, so look
+   before capturing a site for a reused block. */
+static inline int
+worth_moving(uintptr_t block)
+{
+    return sampling_bytes() == 0 || (sampling_filter_may_hold(block) &&
+                                     traces_holds(hooks_gil_table(), block));
+}
+
 static void
 keep_block(void *Py_UNUSED(ctx), void *block)
 {
@@ -41,7 +51,7 @@ keep_block(void *Py_UNUSED(ctx), void *block)
 static void
 reuse_block(void *Py_UNUSED(ctx), void *block)
 {
-    if (!may_account()) {
+    if (!may_account() || !worth_moving((uintptr_t)block)) {
         return;
     }
     hooks_untraced_begin();
@@ -72,7 +82,8 @@ trace_reference(PyObject *obj, PyRefTracerEvent event, void *data)
         if (event == PyRefTracer_DESTROY) {
             traces_park(hooks_gil_table(), block);
         }
-        else if (block != hooks_last_recorded_block()) {
+        else if (block != hooks_last_recorded_block() &&
+                 worth_moving(block)) {
             hooks_untraced_begin();
             uint32_t site =
                 frames_capture_site_with_gil(compat_tstate_gil_known());

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "frames.h"
+#include "sampling.h"
 #include "sites.h"
 #include "timer.h"
 
@@ -310,6 +311,64 @@ forget_gil_block(void *ptr)
 /* ---- the hooks ------------------------------------------------------------
  */
 
+/* Sampled mode (issue 17, src/sampling.h): whether a new block is left
+   out.  Exact mode: one predictable branch.  Sampled mode: an unsampled
+   block costs the countdown's compare, subtraction and branch. */
+static inline int
+sampled_out(size_t size)
+{
+    return sampling_bytes() != 0 && sampling_skip(size);
+}
+
+/* Sampled mode: a block being freed that the tables surely do not hold
+   (the filter of sampling.h): no context, no lock, no probe. */
+static inline int
+surely_untraced(void *ptr)
+{
+    return sampling_bytes() != 0 &&
+           !sampling_filter_may_hold((uintptr_t)ptr);
+}
+
+/* Sampled mode's fast paths.  An allocation that is not sampled (the
+   countdown covers it) goes to the wrapped allocator under the guard
+   only: pymalloc hands big blocks to PyMem_RawMalloc, whose hook must see
+   them as nested (else they would be sampled a second time, as RAW
+   blocks, and outlive their free).  A free of a block the filter says is
+   not traced goes straight through (a nested RAW free it makes finds
+   nothing to remove).  The rest (recording) lives in a separate function
+   so that the fast path saves no registers. */
+#define UNSAMPLED_CALL(call)                                                  \
+    do {                                                                      \
+        in_tracer = 1;                                                        \
+        void *block = (call);                                                 \
+        in_tracer = 0;                                                        \
+        return block;                                                         \
+    } while (0)
+
+static inline int
+passes_unsampled(size_t nelem, size_t elsize)
+{
+    size_t size;
+    if (sampling_bytes() == 0 || in_tracer ||
+        __builtin_mul_overflow(nelem, elsize, &size) ||
+        size >= sampling_countdown) {
+        return 0;
+    }
+    sampling_countdown -= size;
+    return 1;
+}
+
+/* No guard test: a free the filter lets through passes through the
+   slow path too, nested or not (the chain probe of hooks_rejoin() looks
+   at allocations only, which keep the test). */
+static inline int
+frees_untraced(void *ptr)
+{
+    return surely_untraced(ptr);
+}
+
+#define SLOW_PATH __attribute__((noinline))
+
 /* malloc (zeroed = 0) or calloc through the wrapped allocator, recording
    the block with `record`.  Inlined into the four hooks below with
    constant arguments. */
@@ -328,7 +387,7 @@ traced_allocation(domain_hook *hook, size_t nelem, size_t elsize, int zeroed,
     in_tracer = 1;
     void *ptr = zeroed ? wrapped->calloc(wrapped->ctx, nelem, elsize)
                        : wrapped->malloc(wrapped->ctx, elsize);
-    if (ptr != NULL && is_tracing()) {
+    if (ptr != NULL && is_tracing() && !sampled_out(nelem * elsize)) {
         record(ptr, nelem * elsize);
     }
     in_tracer = 0;
@@ -355,7 +414,9 @@ locked_realloc(domain_hook *hook, void *old_ptr, size_t size,
     }
     void *ptr = hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
     if (ptr != NULL) {
-        record(ptr, size);
+        if (!sampled_out(size)) {
+            record(ptr, size);
+        }
     }
     else if (was_traced) {
         g_mutex_lock(&table_lock);
@@ -369,16 +430,36 @@ locked_realloc(domain_hook *hook, void *old_ptr, size_t size,
     return ptr;
 }
 
-static void *
-gil_malloc(void *ctx, size_t size)
+static SLOW_PATH void *
+gil_malloc_traced(void *ctx, size_t size)
 {
     return traced_allocation(ctx, 1, size, 0, record_gil_block);
 }
 
 static void *
-gil_calloc(void *ctx, size_t nelem, size_t elsize)
+gil_malloc(void *ctx, size_t size)
+{
+    domain_hook *hook = ctx;
+    if (passes_unsampled(1, size)) {
+        UNSAMPLED_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size));
+    }
+    return gil_malloc_traced(ctx, size);
+}
+
+static SLOW_PATH void *
+gil_calloc_traced(void *ctx, size_t nelem, size_t elsize)
 {
     return traced_allocation(ctx, nelem, elsize, 1, record_gil_block);
+}
+
+static void *
+gil_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    domain_hook *hook = ctx;
+    if (passes_unsampled(nelem, elsize)) {
+        UNSAMPLED_CALL(hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize));
+    }
+    return gil_calloc_traced(ctx, nelem, elsize);
 }
 
 static void *
@@ -410,7 +491,9 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
         if (ptr != NULL) {
             /* The block now belongs to the line that resized it, as in
                stdlib tracemalloc. */
-            record_in_main(tstate, ptr, size);
+            if (!sampled_out(size)) {
+                record_in_main(tstate, ptr, size);
+            }
         }
         else if (was_traced &&
                  traces_add(&gil_table, (uintptr_t)old_ptr, old_size,
@@ -430,8 +513,8 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
     return ptr;
 }
 
-static void
-gil_free(void *ctx, void *ptr)
+static SLOW_PATH void
+gil_free_traced(void *ctx, void *ptr)
 {
     domain_hook *hook = ctx;
     if (in_tracer || ptr == NULL) {
@@ -446,16 +529,47 @@ gil_free(void *ctx, void *ptr)
     in_tracer = 0;
 }
 
-static void *
-raw_malloc(void *ctx, size_t size)
+static void
+gil_free(void *ctx, void *ptr)
+{
+    domain_hook *hook = ctx;
+    if (frees_untraced(ptr)) {
+        hook->wrapped.free(hook->wrapped.ctx, ptr);
+        return;
+    }
+    gil_free_traced(ctx, ptr);
+}
+
+static SLOW_PATH void *
+raw_malloc_traced(void *ctx, size_t size)
 {
     return traced_allocation(ctx, 1, size, 0, record_raw_block);
 }
 
 static void *
-raw_calloc(void *ctx, size_t nelem, size_t elsize)
+raw_malloc(void *ctx, size_t size)
+{
+    domain_hook *hook = ctx;
+    if (passes_unsampled(1, size)) {
+        UNSAMPLED_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size));
+    }
+    return raw_malloc_traced(ctx, size);
+}
+
+static SLOW_PATH void *
+raw_calloc_traced(void *ctx, size_t nelem, size_t elsize)
 {
     return traced_allocation(ctx, nelem, elsize, 1, record_raw_block);
+}
+
+static void *
+raw_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    domain_hook *hook = ctx;
+    if (passes_unsampled(nelem, elsize)) {
+        UNSAMPLED_CALL(hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize));
+    }
+    return raw_calloc_traced(ctx, nelem, elsize);
 }
 
 static void *
@@ -475,7 +589,7 @@ static void
 raw_free(void *ctx, void *ptr)
 {
     domain_hook *hook = ctx;
-    if (in_tracer || ptr == NULL || !is_tracing()) {
+    if (in_tracer || ptr == NULL || !is_tracing() || frees_untraced(ptr)) {
         hook->wrapped.free(hook->wrapped.ctx, ptr);
         return;
     }
@@ -812,6 +926,17 @@ hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size)
 {
     if (!is_tracing()) {
         return -2;
+    }
+    if (sampled_out(size)) {
+        /* Sampled mode, not sampled (a block reported by an extension is
+           sampled like any other).  A block reported again, resized, is
+           forgotten: its old size would stay otherwise. */
+        if (!surely_untraced((void *)ptr)) {
+            g_mutex_lock(&table_lock);
+            traces_remove(&ext_table, ptr, NULL, NULL);
+            g_mutex_unlock(&table_lock);
+        }
+        return 0;
     }
     int nested = in_tracer;
     in_tracer = 1;

@@ -14,6 +14,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "frames.h"
 #include "freelists.h"
@@ -22,6 +25,7 @@
 #include "pytracemalloc_capi.h"
 #include "rawmem.h"
 #include "readout.h"
+#include "sampling.h"
 #include "sites.h"
 #include "timer.h"
 
@@ -74,19 +78,71 @@ frame_tuple(const readout *r, uint32_t frame_id, PyObject **cache)
 /* ---- enable / disable -----------------------------------------------------
  */
 
+/* The largest N: an exponential distance of mean N must fit in 63 bits
+   with room to spare. */
+#define MAX_SAMPLE_BYTES ((size_t)1 << 48)
+
+/* sample_bytes: None (exact mode) or N >= 1; 0 stored for None. */
+static int
+parse_sample_bytes(PyObject *value, size_t *mean_bytes)
+{
+    if (value == NULL || value == Py_None) {
+        *mean_bytes = 0;
+        return 0;
+    }
+    if (PyBool_Check(value) || !PyLong_Check(value)) {
+        PyErr_Format(PyExc_TypeError,
+                     "sample_bytes must be None or an int, not %.100s",
+                     Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow != 0 || n < 1 || (unsigned long long)n > MAX_SAMPLE_BYTES) {
+        PyErr_Format(PyExc_ValueError,
+                     "sample_bytes must be None (exact mode) or a number of "
+                     "bytes in range [1; %zu]",
+                     MAX_SAMPLE_BYTES);
+        return -1;
+    }
+    *mean_bytes = (size_t)n;
+    return 0;
+}
+
+static PyObject *
+sample_bytes_object(size_t mean_bytes)
+{
+    if (mean_bytes == 0) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromSize_t(mean_bytes);
+}
+
 static PyObject *
 tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"nframe", NULL};
+    static char *keywords[] = {"nframe", "sample_bytes", NULL};
     int nframe = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i:enable", keywords,
-                                     &nframe)) {
+    PyObject *sample = NULL; /* not given: keep the mode while tracing */
+    size_t mean_bytes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i$O:enable", keywords,
+                                     &nframe, &sample)) {
+        return NULL;
+    }
+    if (sample == NULL && hooks_is_enabled()) {
+        mean_bytes = sampling_bytes();
+    }
+    else if (parse_sample_bytes(sample, &mean_bytes) < 0) {
         return NULL;
     }
     if (PyTuple_GET_SIZE(args) == 0 &&
-        (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0)) {
-        /* enable() with no argument: as in 0.9.1, nothing changes while
-           tracing (PYTRACEMALLOC=25 keeps its 25 frames). */
+        (kwargs == NULL ||
+         PyDict_GetItemString(kwargs, "nframe") == NULL)) {
+        /* enable() with no depth: as in 0.9.1, the depth does not change
+           while tracing (PYTRACEMALLOC=25 keeps its 25 frames). */
         nframe = hooks_is_enabled() ? frames_max_nframe() : 1;
     }
     if (nframe < 1 || nframe > FRAMES_MAX_NFRAME) {
@@ -94,6 +150,29 @@ tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
                      "the number of frames must be in range [1; %d]",
                      FRAMES_MAX_NFRAME);
         return NULL;
+    }
+    if (hooks_is_enabled()) {
+        if (mean_bytes != sampling_bytes()) {
+            /* Exact and sampled blocks cannot share the tables: their
+               weights differ. */
+            PyObject *running = sample_bytes_object(sampling_bytes());
+            PyObject *asked = sample_bytes_object(mean_bytes);
+            if (running != NULL && asked != NULL) {
+                PyErr_Format(PyExc_RuntimeError,
+                             "already tracing with sample_bytes=%R, not %R: "
+                             "call disable() first to switch modes",
+                             running, asked);
+            }
+            Py_XDECREF(running);
+            Py_XDECREF(asked);
+            return NULL;
+        }
+    }
+    else {
+        /* Nothing is traced now, so no block has weights of the old N. */
+        hooks_lock_tables();
+        sampling_set_bytes(mean_bytes);
+        hooks_unlock_tables();
     }
     if (hooks_enable(nframe) < 0) {
         return PyErr_NoMemory();
@@ -103,6 +182,70 @@ tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
        array data), from the modules loaded now and those loaded later. */
     gotpatch_install();
     Py_RETURN_NONE;
+}
+
+static PyObject *
+tm_get_sample_bytes(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    if (!hooks_is_enabled()) {
+        Py_RETURN_NONE;
+    }
+    return sample_bytes_object(sampling_bytes());
+}
+
+static PyObject *
+tm_set_sample_seed(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    unsigned long long seed = PyLong_AsUnsignedLongLongMask(arg);
+    if (seed == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    sampling_set_seed(seed);
+    Py_RETURN_NONE;
+}
+
+/* The sampler alone, on a list of block sizes, with the tracer off: the
+   estimated (total size, block count) of the sampled ones.  The same code
+   decides and weighs as in the hooks. */
+static PyObject *
+tm_test_sample_sizes(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *sizes;
+    PyObject *sample;
+    size_t mean_bytes;
+    if (!PyArg_ParseTuple(args, "O!O:_test_sample_sizes", &PyList_Type,
+                          &sizes, &sample) ||
+        parse_sample_bytes(sample, &mean_bytes) < 0) {
+        return NULL;
+    }
+    if (hooks_is_enabled() || mean_bytes == 0) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "needs the tracer off and sample_bytes set");
+        return NULL;
+    }
+    size_t saved = sampling_bytes();
+    sampling_set_bytes(mean_bytes); /* restarts from the shared seed */
+    unsigned long long total_size = 0, total_count = 0, sampled = 0;
+    Py_ssize_t n = PyList_GET_SIZE(sizes);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        size_t size = PyLong_AsSize_t(PyList_GET_ITEM(sizes, i));
+        if (size == (size_t)-1 && PyErr_Occurred()) {
+            sampling_set_bytes(saved);
+            return NULL;
+        }
+        if (!sampling_skip(size)) {
+            size_t weighted_size, weighted_count;
+            double variance;
+            sampling_weigh(size, &weighted_size, &weighted_count, &variance);
+            total_size += weighted_size;
+            total_count += weighted_count;
+            sampled++;
+        }
+    }
+    sampling_set_bytes(saved);
+    return Py_BuildValue("(KdK)", total_size,
+                         (double)total_count / (double)SAMPLING_COUNT_ONE,
+                         sampled);
 }
 
 static PyObject *
@@ -282,10 +425,17 @@ error:
     return NULL;
 }
 
+enum { SITES_PLAIN, SITES_WITH_DOMAIN, SITES_OF_SNAPSHOT };
+
 /* [(size, count, ((filename, lineno), ...)[, domain]), ...], frames most
-   recent first. */
+   recent first (layout SITES_PLAIN or SITES_WITH_DOMAIN); or a snapshot's
+   own layout, [(frames, size, count, domain), ...] (SITES_OF_SNAPSHOT).
+   The tuples hold only str and int, so they cannot be part of a cycle:
+   they are left out of the cyclic collector from the start (CPython would
+   untrack them at their first collection), so that a read-out of 10,000
+   sites does not bring the next full collection closer. */
 static PyObject *
-build_sites_of(const readout *r, int with_domain)
+build_sites_of(const readout *r, int layout)
 {
     PyObject **names = new_filename_cache(r);
     PyObject *frames = NULL;
@@ -315,13 +465,19 @@ build_sites_of(const readout *r, int with_domain)
                     Py_DECREF(traceback);
                     goto error;
                 }
+                PyObject_GC_UnTrack(frame);
                 PyList_SET_ITEM(frames, frame_id, frame);
             }
             Py_INCREF(frame);
             PyTuple_SET_ITEM(traceback, k, frame);
         }
+        PyObject_GC_UnTrack(traceback);
         PyObject *entry =
-            with_domain
+            layout == SITES_OF_SNAPSHOT
+                ? Py_BuildValue("(NnnI)", traceback, (Py_ssize_t)site->size,
+                                (Py_ssize_t)site->count,
+                                (unsigned int)site->domain)
+            : layout == SITES_WITH_DOMAIN
                 ? Py_BuildValue("(nnNI)", (Py_ssize_t)site->size,
                                 (Py_ssize_t)site->count, traceback,
                                 (unsigned int)site->domain)
@@ -330,6 +486,7 @@ build_sites_of(const readout *r, int with_domain)
         if (entry == NULL) {
             goto error;
         }
+        PyObject_GC_UnTrack(entry);
         PyList_SET_ITEM(result, i, entry);
     }
     Py_DECREF(frames);
@@ -346,13 +503,19 @@ error:
 static PyObject *
 build_sites(const readout *r)
 {
-    return build_sites_of(r, 0);
+    return build_sites_of(r, SITES_PLAIN);
 }
 
 static PyObject *
 build_domain_sites(const readout *r)
 {
-    return build_sites_of(r, 1);
+    return build_sites_of(r, SITES_WITH_DOMAIN);
+}
+
+static PyObject *
+build_snapshot_sites(const readout *r)
+{
+    return build_sites_of(r, SITES_OF_SNAPSHOT);
 }
 
 static PyObject *
@@ -415,6 +578,590 @@ tm_get_reporters(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
         at += length + 1;
     }
     free(names);
+    return result;
+}
+
+static PyObject *
+tm_get_snapshot_sites(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return read_out(build_snapshot_sites, 1);
+}
+
+/* {(filename, lineno): variance of the size estimate} by the most recent
+   frame, for the lines with a non-zero variance (sampled mode); and the
+   total's variance under the key None.  Blocks of different sites are
+   sampled independently, so variances add up. */
+static PyObject *
+build_line_variances(const readout *r)
+{
+    PyObject *result = NULL;
+    PyObject **names = NULL;
+    double total = 0.0;
+    double *variance = calloc(r->n_frames ? r->n_frames : 1, sizeof(double));
+    if (variance == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (uint32_t i = 0; i < r->n_sites; i++) {
+        uint32_t frame_id = r->frame_ids[r->sites[i].first_frame];
+        variance[frame_id] += r->sites[i].variance;
+        total += r->sites[i].variance;
+    }
+    names = new_filename_cache(r);
+    result = PyDict_New();
+    if (names == NULL || result == NULL) {
+        goto error;
+    }
+    for (uint32_t frame_id = 1; frame_id < r->n_frames; frame_id++) {
+        if (variance[frame_id] <= 0.0) {
+            continue;
+        }
+        PyObject *key = frame_tuple(r, frame_id, names);
+        PyObject *value = PyFloat_FromDouble(variance[frame_id]);
+        int status = (key == NULL || value == NULL)
+                         ? -1
+                         : PyDict_SetItem(result, key, value);
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (status < 0) {
+            goto error;
+        }
+    }
+    PyObject *value = PyFloat_FromDouble(total);
+    if (value == NULL || PyDict_SetItem(result, Py_None, value) < 0) {
+        Py_XDECREF(value);
+        goto error;
+    }
+    Py_DECREF(value);
+    free(variance);
+    free_filename_cache(r, names);
+    return result;
+
+error:
+    free(variance);
+    free_filename_cache(r, names);
+    Py_XDECREF(result);
+    return NULL;
+}
+
+static PyObject *
+tm_get_line_variances(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return read_out(build_line_variances, 0);
+}
+
+/* ---- grouping snapshot sites ----------------------------------------------
+ *
+ * Snapshot.statistics() and compare_to() group a snapshot's sites, a list
+ * of (frames, size, count, domain) with frames most recent first, by a
+ * stdlib key (every domain on the same key, as stdlib).
+ * Done here rather than in Python, and with as few new objects as possible:
+ * every object a read-out makes is a traced allocation, and with millions
+ * of live blocks each one costs a cache miss in the block table.
+ *
+ * The fast path takes sites as the engine and the file reader make them:
+ * exact tuples of (str, int) frames, sizes and counts that fit in 63 bits.
+ * For anything else it answers None and the caller groups in Python (same
+ * result, slower).  Because frames hold only str and int, hashing and
+ * comparing them never runs Python code, so borrowed references to the
+ * sites stay valid throughout.
+ */
+
+enum {
+    GROUP_TRACEBACK,
+    GROUP_LINENO,
+    GROUP_FILENAME,
+    GROUP_CUMULATIVE_LINENO,
+    GROUP_CUMULATIVE_FILENAME,
+};
+
+typedef struct {
+    PyObject *object; /* what is grouped on (borrowed from the sites) */
+    PyObject *key;    /* the raw key, frames oldest first (owned) */
+    Py_hash_t hash;
+    long long size;
+    long long count;
+    Py_ssize_t last_row; /* the site that last added to it */
+} site_group;
+
+typedef struct {
+    site_group *groups;
+    Py_ssize_t n, capacity;
+    Py_ssize_t *slots; /* group index + 1, 0 for an empty slot */
+    size_t mask;
+} site_groups;
+
+static void
+site_groups_clear(site_groups *g)
+{
+    for (Py_ssize_t i = 0; i < g->n; i++) {
+        Py_XDECREF(g->groups[i].key);
+    }
+    free(g->groups);
+    free(g->slots);
+}
+
+static int
+site_groups_grow(site_groups *g)
+{
+    Py_ssize_t capacity = g->capacity ? 2 * g->capacity : 1024;
+    site_group *groups = realloc(g->groups, capacity * sizeof(site_group));
+    if (groups == NULL) {
+        return -1;
+    }
+    g->groups = groups;
+    /* Slots: twice the groups, a power of two. */
+    size_t n_slots = 2 * (size_t)capacity;
+    Py_ssize_t *slots = calloc(n_slots, sizeof(Py_ssize_t));
+    if (slots == NULL) {
+        return -1;
+    }
+    free(g->slots);
+    g->slots = slots;
+    g->mask = n_slots - 1;
+    g->capacity = capacity;
+    for (Py_ssize_t i = 0; i < g->n; i++) {
+        size_t slot = (size_t)g->groups[i].hash & g->mask;
+        while (g->slots[slot] != 0) {
+            slot = (slot + 1) & g->mask;
+        }
+        g->slots[slot] = i + 1;
+    }
+    return 0;
+}
+
+/* Add a site's size and count to the group of `object`: 1, 0 when the
+   fast path gives up (a sum overflows), -1 with an exception. */
+static int
+site_groups_add(site_groups *g, PyObject *object, long long size,
+                long long count, Py_ssize_t row)
+{
+    Py_hash_t hash = PyObject_Hash(object);
+    if (hash == -1) {
+        return -1;
+    }
+    if (g->n == g->capacity && site_groups_grow(g) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t slot = (size_t)hash & g->mask;
+    for (; g->slots[slot] != 0; slot = (slot + 1) & g->mask) {
+        site_group *group = &g->groups[g->slots[slot] - 1];
+        if (group->hash != hash) {
+            continue;
+        }
+        int equal =
+            group->object == object
+                ? 1
+                : PyObject_RichCompareBool(group->object, object, Py_EQ);
+        if (equal < 0) {
+            return -1;
+        }
+        if (!equal) {
+            continue;
+        }
+        if (group->last_row == row) {
+            return 1; /* each distinct frame (file) once per traceback */
+        }
+        if (__builtin_add_overflow(group->size, size, &group->size) ||
+            __builtin_add_overflow(group->count, count, &group->count)) {
+            return 0;
+        }
+        group->last_row = row;
+        return 1;
+    }
+    g->groups[g->n] = (site_group){object, NULL, hash, size, count, row};
+    g->slots[slot] = ++g->n;
+    return 1;
+}
+
+static int
+valid_frames(PyObject *frames)
+{
+    if (!PyTuple_CheckExact(frames) || PyTuple_GET_SIZE(frames) == 0) {
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(frames); k++) {
+        PyObject *frame = PyTuple_GET_ITEM(frames, k);
+        if (!PyTuple_CheckExact(frame) || PyTuple_GET_SIZE(frame) != 2 ||
+            !PyUnicode_CheckExact(PyTuple_GET_ITEM(frame, 0)) ||
+            !PyLong_CheckExact(PyTuple_GET_ITEM(frame, 1))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A size or count: >= 0, else -1 (not an exact int, negative, too big). */
+static long long
+valid_amount(PyObject *value)
+{
+    if (!PyLong_CheckExact(value)) {
+        return -1;
+    }
+    int overflow = 0;
+    long long amount = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow || amount < 0) {
+        return -1;
+    }
+    return amount;
+}
+
+/* The raw key (frames oldest first) of a group, made from the frames of
+   a site that belongs to it.  A one-frame traceback is its own key (in
+   the one-frame modes), which spares a tuple per line. */
+static PyObject *
+group_key(int mode, PyObject *frames, PyObject *object)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(frames);
+    switch (mode) {
+    case GROUP_TRACEBACK: {
+        if (n == 1) {
+            return Py_NewRef(frames);
+        }
+        PyObject *key = PyTuple_New(n);
+        if (key == NULL) {
+            return NULL;
+        }
+        for (Py_ssize_t k = 0; k < n; k++) {
+            PyObject *frame = PyTuple_GET_ITEM(frames, n - 1 - k);
+            PyTuple_SET_ITEM(key, k, Py_NewRef(frame));
+        }
+        return key;
+    }
+    case GROUP_LINENO:
+    case GROUP_CUMULATIVE_LINENO:
+        if (n == 1) {
+            return Py_NewRef(frames);
+        }
+        return PyTuple_Pack(1, object);
+    default:
+        return Py_BuildValue("((Oi))", object, 0);
+    }
+}
+
+/* 1 when every site was grouped, 0 when the fast path gives up, -1 with an
+   exception. */
+static int
+group_sites(site_groups *g, PyObject *sites, int mode)
+{
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(sites);
+    PyObject **items = PySequence_Fast_ITEMS(sites);
+    int cumulative =
+        mode == GROUP_CUMULATIVE_LINENO || mode == GROUP_CUMULATIVE_FILENAME;
+    for (Py_ssize_t row = 0; row < n; row++) {
+        PyObject *site = items[row];
+        /* (frames, size, count[, domain]): as stdlib, every domain
+           groups on the same key. */
+        if (!PyTuple_CheckExact(site) || PyTuple_GET_SIZE(site) < 3 ||
+            PyTuple_GET_SIZE(site) > 4) {
+            return 0;
+        }
+        PyObject *frames = PyTuple_GET_ITEM(site, 0);
+        long long size = valid_amount(PyTuple_GET_ITEM(site, 1));
+        long long count = valid_amount(PyTuple_GET_ITEM(site, 2));
+        if (size < 0 || count < 0 || !valid_frames(frames)) {
+            return 0;
+        }
+        Py_ssize_t nframe = cumulative ? PyTuple_GET_SIZE(frames) : 1;
+        for (Py_ssize_t k = 0; k < nframe; k++) {
+            PyObject *frame = PyTuple_GET_ITEM(frames, k);
+            PyObject *object = mode == GROUP_TRACEBACK ? frames
+                               : (mode == GROUP_LINENO ||
+                                  mode == GROUP_CUMULATIVE_LINENO)
+                                   ? frame
+                                   : PyTuple_GET_ITEM(frame, 0);
+            Py_ssize_t before = g->n;
+            int status = site_groups_add(g, object, size, count, row);
+            if (status <= 0) {
+                return status;
+            }
+            if (g->n > before) {
+                site_group *group = &g->groups[before];
+                group->key = group_key(mode, frames, object);
+                if (group->key == NULL) {
+                    return -1;
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* Group `sites` (a list) by `mode`: 1; 0 when the fast path does not
+   apply, with *none a new reference to None (the caller's answer then);
+   -1 with an exception. */
+static int
+group_site_list(PyObject *sites, int mode, site_groups *g, PyObject **none)
+{
+    if (mode < GROUP_TRACEBACK || mode > GROUP_CUMULATIVE_FILENAME) {
+        PyErr_SetString(PyExc_ValueError, "unknown grouping mode");
+        return -1;
+    }
+    int status = PyList_CheckExact(sites) ? group_sites(g, sites, mode) : 0;
+    if (status == 0) {
+        *none = Py_NewRef(Py_None);
+    }
+    return status;
+}
+
+/* _group_sites(sites, mode) -> [(size, count, raw key), ...] in order of
+   first appearance, or None. */
+static PyObject *
+tm_group_sites(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    site_groups g = {0};
+    PyObject *result = NULL;
+    PyObject *sites;
+    int mode;
+    if (!PyArg_ParseTuple(args, "Oi:_group_sites", &sites, &mode)) {
+        return NULL;
+    }
+    int status = group_site_list(sites, mode, &g, &result);
+    if (status <= 0) {
+        goto done;
+    }
+    result = PyList_New(g.n);
+    if (result == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < g.n; i++) {
+        PyObject *row = Py_BuildValue("(LLO)", g.groups[i].size,
+                                      g.groups[i].count, g.groups[i].key);
+        if (row == NULL) {
+            goto error;
+        }
+        PyList_SET_ITEM(result, i, row);
+    }
+    goto done;
+error:
+    Py_CLEAR(result);
+done:
+    site_groups_clear(&g);
+    return result;
+}
+
+/* Raw keys in ascending order: tuples of (str, int) frames, compared as
+   Python compares them, with the common cases (the same filename object,
+   line numbers that fit in a long) done here. */
+static int
+compare_keys(PyObject *x, PyObject *y)
+{
+    Py_ssize_t nx = PyTuple_GET_SIZE(x);
+    Py_ssize_t ny = PyTuple_GET_SIZE(y);
+    for (Py_ssize_t k = 0; k < nx && k < ny; k++) {
+        PyObject *a = PyTuple_GET_ITEM(x, k);
+        PyObject *b = PyTuple_GET_ITEM(y, k);
+        if (a == b) {
+            continue;
+        }
+        PyObject *name_a = PyTuple_GET_ITEM(a, 0);
+        PyObject *name_b = PyTuple_GET_ITEM(b, 0);
+        if (name_a != name_b) {
+            int order = PyUnicode_Compare(name_a, name_b);
+            if (order != 0) {
+                return order;
+            }
+        }
+        int overflow_a = 0, overflow_b = 0;
+        long line_a =
+            PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(a, 1), &overflow_a);
+        long line_b =
+            PyLong_AsLongAndOverflow(PyTuple_GET_ITEM(b, 1), &overflow_b);
+        if (overflow_a || overflow_b) {
+            PyObject *la = PyTuple_GET_ITEM(a, 1);
+            PyObject *lb = PyTuple_GET_ITEM(b, 1);
+            if (PyObject_RichCompareBool(la, lb, Py_EQ) == 1) {
+                continue;
+            }
+            return PyObject_RichCompareBool(la, lb, Py_LT) == 1 ? -1 : 1;
+        }
+        if (line_a != line_b) {
+            return line_a < line_b ? -1 : 1;
+        }
+    }
+    return nx < ny ? -1 : nx > ny ? 1 : 0;
+}
+
+/* stdlib's order, descending: size, count, then the raw key. */
+static int
+compare_groups(const void *a, const void *b)
+{
+    const site_group *x = *(site_group *const *)a;
+    const site_group *y = *(site_group *const *)b;
+    if (x->size != y->size) {
+        return x->size < y->size ? 1 : -1;
+    }
+    if (x->count != y->count) {
+        return x->count < y->count ? 1 : -1;
+    }
+    return -compare_keys(x->key, y->key);
+}
+
+/* What building statistics needs, made once per call: attribute names,
+   and ints shared by equal sizes and counts (lines often hold the same
+   number of blocks of the same size: one int object, one allocation). */
+#define INT_CACHE_SIZE 1024
+typedef struct {
+    PyTypeObject *statistic_type;
+    PyTypeObject *traceback_type;
+    PyObject *no_args;
+    PyObject *names[5];
+    long long cached_value[INT_CACHE_SIZE];
+    PyObject *cached_int[INT_CACHE_SIZE];
+} statistic_maker;
+
+enum { NAME_FRAMES, NAME_TOTAL_NFRAME, NAME_TRACEBACK, NAME_SIZE, NAME_COUNT };
+
+static int
+statistic_maker_init(statistic_maker *m, PyObject *statistic_type,
+                     PyObject *traceback_type)
+{
+    static const char *const names[5] = {"_frames", "_total_nframe",
+                                         "traceback", "size", "count"};
+    memset(m, 0, sizeof(*m));
+    m->statistic_type = (PyTypeObject *)statistic_type;
+    m->traceback_type = (PyTypeObject *)traceback_type;
+    m->no_args = PyTuple_New(0);
+    if (m->no_args == NULL) {
+        return -1;
+    }
+    for (int i = 0; i < 5; i++) {
+        m->names[i] = PyUnicode_InternFromString(names[i]);
+        if (m->names[i] == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+statistic_maker_clear(statistic_maker *m)
+{
+    Py_XDECREF(m->no_args);
+    for (int i = 0; i < 5; i++) {
+        Py_XDECREF(m->names[i]);
+    }
+    for (int i = 0; i < INT_CACHE_SIZE; i++) {
+        Py_XDECREF(m->cached_int[i]);
+    }
+}
+
+/* A new reference to an int of that value. */
+static PyObject *
+statistic_maker_int(statistic_maker *m, long long value)
+{
+    size_t slot = (size_t)(((uint64_t)value * UINT64_C(0x9E3779B97F4A7C15)) >>
+                           54) &
+                  (INT_CACHE_SIZE - 1);
+    if (m->cached_int[slot] != NULL && m->cached_value[slot] == value) {
+        return Py_NewRef(m->cached_int[slot]);
+    }
+    PyObject *number = PyLong_FromLongLong(value);
+    if (number != NULL) {
+        Py_XSETREF(m->cached_int[slot], Py_NewRef(number));
+        m->cached_value[slot] = value;
+    }
+    return number;
+}
+
+/* Set an attribute, stealing the reference to value. */
+static int
+set_attribute(PyObject *object, PyObject *name, PyObject *value)
+{
+    int status = value == NULL ? -1 : PyObject_SetAttr(object, name, value);
+    Py_XDECREF(value);
+    return status;
+}
+
+/* A Statistic(Traceback of raw key, size, count), filled in as
+   snapshot._statistics does in Python. */
+static PyObject *
+new_statistic(statistic_maker *m, const site_group *group)
+{
+    PyObject *traceback =
+        m->traceback_type->tp_new(m->traceback_type, m->no_args, NULL);
+    if (traceback == NULL ||
+        set_attribute(traceback, m->names[NAME_FRAMES],
+                      Py_NewRef(group->key)) < 0 ||
+        set_attribute(traceback, m->names[NAME_TOTAL_NFRAME],
+                      Py_NewRef(Py_None)) < 0) {
+        Py_XDECREF(traceback);
+        return NULL;
+    }
+    PyObject *statistic =
+        m->statistic_type->tp_new(m->statistic_type, m->no_args, NULL);
+    if (statistic == NULL) {
+        Py_DECREF(traceback);
+        return NULL;
+    }
+    if (set_attribute(statistic, m->names[NAME_TRACEBACK], traceback) < 0 ||
+        set_attribute(statistic, m->names[NAME_SIZE],
+                      statistic_maker_int(m, group->size)) < 0 ||
+        set_attribute(statistic, m->names[NAME_COUNT],
+                      statistic_maker_int(m, group->count)) < 0) {
+        Py_DECREF(statistic);
+        return NULL;
+    }
+    return statistic;
+}
+
+/* _statistics(sites, mode, Statistic, Traceback) -> [Statistic, ...]
+   sorted as stdlib's Snapshot.statistics(), or None. */
+static PyObject *
+tm_statistics(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    site_groups g = {0};
+    PyObject *statistic_type = NULL;
+    PyObject *traceback_type = NULL;
+    PyObject *result = NULL;
+    site_group **order = NULL;
+    statistic_maker *maker = NULL;
+    PyObject *sites;
+    int mode;
+    if (!PyArg_ParseTuple(args, "OiO!O!:_statistics", &sites, &mode,
+                          &PyType_Type, &statistic_type, &PyType_Type,
+                          &traceback_type)) {
+        return NULL;
+    }
+    int status = group_site_list(sites, mode, &g, &result);
+    if (status <= 0) {
+        goto done;
+    }
+    order = malloc((g.n ? g.n : 1) * sizeof(site_group *));
+    maker = malloc(sizeof(statistic_maker));
+    if (order == NULL || maker == NULL) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    if (statistic_maker_init(maker, statistic_type, traceback_type) < 0) {
+        goto error;
+    }
+    result = PyList_New(g.n);
+    if (result == NULL) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < g.n; i++) {
+        order[i] = &g.groups[i];
+    }
+    qsort(order, g.n, sizeof(site_group *), compare_groups);
+    for (Py_ssize_t i = 0; i < g.n; i++) {
+        PyObject *statistic = new_statistic(maker, order[i]);
+        if (statistic == NULL) {
+            goto error;
+        }
+        PyList_SET_ITEM(result, i, statistic);
+    }
+    goto done;
+error:
+    Py_CLEAR(result);
+done:
+    if (maker != NULL) {
+        statistic_maker_clear(maker);
+        free(maker);
+    }
+    free(order);
+    site_groups_clear(&g);
     return result;
 }
 
@@ -740,9 +1487,20 @@ tm_test_fail_after(PyObject *Py_UNUSED(module), PyObject *arg)
 static PyMethodDef module_methods[] = {
     {"enable", (PyCFunction)(void (*)(void))tm_enable,
      METH_VARARGS | METH_KEYWORDS,
-     "enable(nframe=1)\n--\n\nStart tracing, keeping up to nframe frames a "
-     "traceback; while tracing, set the depth for new allocations (without "
-     "an argument, keep it)."},
+     "enable(nframe=1, *, sample_bytes=None)\n--\n\nStart tracing, keeping "
+     "up to nframe frames a traceback; while tracing, set the depth for new "
+     "allocations (without an argument, keep it).  sample_bytes=N samples "
+     "one allocated byte in N on average (Poisson sampling by bytes) and "
+     "makes every figure an unbiased estimate; None traces every block "
+     "exactly; not given while tracing, the mode stays.  Switching modes "
+     "needs disable() first."},
+    {"get_sample_bytes", tm_get_sample_bytes, METH_NOARGS,
+     "N, the mean number of bytes between two samples, while tracing in "
+     "sampled mode; None in exact mode or when not tracing."},
+    {"_set_sample_seed", tm_set_sample_seed, METH_O,
+     "Seed the sampler's random generators (reproducible samples for "
+     "tests): this thread restarts now, the others at their next sample."},
+    {"_test_sample_sizes", tm_test_sample_sizes, METH_VARARGS, NULL},
     {"disable", tm_disable, METH_NOARGS,
      "Stop tracing, forget every trace and stop the timer."},
     {"is_enabled", tm_is_enabled, METH_NOARGS, "True while tracing."},
@@ -775,6 +1533,21 @@ static PyMethodDef module_methods[] = {
     {"_get_reporters", tm_get_reporters, METH_NOARGS,
      "Paths of the loaded objects whose PyTraceMalloc_Track/Untrack calls "
      "pytracemalloc sees."},
+    {"_get_line_variances", tm_get_line_variances, METH_NOARGS,
+     "{(filename, lineno): variance of the line's size estimate, None: "
+     "the total's}, by the most recent frame (sampled mode; the standard "
+     "error is its square root)."},
+    {"_group_sites", tm_group_sites, METH_VARARGS,
+     "_group_sites(sites, mode)\n--\n\n[(size, count, raw key), ...] of "
+     "snapshot sites grouped by mode (0 traceback, 1 lineno, 2 filename, "
+     "3 and 4 cumulative lineno and filename), or None when the sites need "
+     "the general (Python) path."},
+    {"_statistics", tm_statistics, METH_VARARGS,
+     "_statistics(sites, mode, Statistic, Traceback)\n--\n\nThe sorted "
+     "statistics of snapshot sites grouped as _group_sites does, or None."},
+    {"_get_snapshot_sites", tm_get_snapshot_sites, METH_NOARGS,
+     "[(((filename, lineno), ...), size, count, domain), ...]: "
+     "_get_sites(True) in the layout of a snapshot's sites."},
     {"_get_object_trace", tm_get_object_trace, METH_O,
      "(size, filename, lineno) of the block holding obj, or None."},
     {"_get_object_traceback", tm_get_object_traceback, METH_O,
@@ -843,6 +1616,12 @@ PyInit__tracemalloc(void)
                             "pytracemalloc: cannot initialize the tracer");
             return NULL;
         }
+        /* A different sample in every process, unless a test seeds. */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        sampling_set_seed((uint64_t)now.tv_nsec ^
+                          ((uint64_t)now.tv_sec << 30) ^
+                          ((uint64_t)getpid() << 16));
         initialized = 1;
     }
     PyObject *module = PyModule_Create(&engine_module);

@@ -1,5 +1,6 @@
 #include "hooks.h" /* first: Python.h sets the C library's feature macros */
 #include "readout.h"
+#include "sampling.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +88,11 @@ copy_sites(readout *out, int with_tracebacks)
         uint32_t nframe = with_tracebacks ? site->nframe : 1;
         out->sites[n] = (readout_site){
             .size = site->gil_size + site->raw_size,
-            .count = count,
+            .count = sampling_count(count),
+            /* Rounding leaves a residue where blocks came and went. */
+            .variance = site->gil_variance + site->raw_variance > 0.0
+                            ? site->gil_variance + site->raw_variance
+                            : 0.0,
             .domain = site->domain,
             .nframe = nframe,
             .first_frame = next_frame,
@@ -152,7 +157,11 @@ copy_one_site(readout *out, tm_site *site, size_t size)
         out->frames[k + 1] = (tm_frame){k + 1, frame.lineno};
         out->frame_ids[k] = k + 1;
     }
-    out->sites[0] = (readout_site){size, 1, site->domain, nframe, 0};
+    out->sites[0] = (readout_site){.size = size,
+                                   .count = 1,
+                                   .domain = site->domain,
+                                   .nframe = nframe,
+                                   .first_frame = 0};
     return 0;
 }
 

@@ -19,6 +19,7 @@
 typedef struct {
     size_t size;
     size_t count;
+    double variance; /* of the size estimate (sampled mode), else 0 */
     uint32_t domain;
     uint32_t nframe;      /* frames kept in the copy */
     uint32_t first_frame; /* index into frame_ids */

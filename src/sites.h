@@ -39,6 +39,11 @@ typedef struct {
     size_t gil_count;
     size_t raw_size; /* guarded by the raw lock */
     size_t raw_count;
+    /* Sampled mode: the estimated variance of the size estimate (the
+       sum over the site's sampled blocks of (1 - p) / p^2 * s^2), each
+       side under its lock as the counters above. */
+    double gil_variance;
+    double raw_variance;
     uint64_t hash;
     uint32_t next_same_hash; /* chain of sites whose hash collides */
     uint32_t nframe;

@@ -1,13 +1,18 @@
 #include "traces.h"
 
+#include "sampling.h"
 #include "sites.h"
 
 #define SIZE_IN_SIDE_MAP UINT32_MAX
 #define PARKED_SITE 0
 
 /* The tables register here so that the current total and the peak can be
-   computed from either side.  Written once at init. */
-static trace_table *tables[TRACES_KINDS];
+   computed from either side.  Written once at init; until then a kind
+   points to an empty table, so that no reader needs a NULL test. */
+static trace_table unregistered;
+_Static_assert(TRACES_KINDS == 3, "one &unregistered per kind");
+static trace_table *tables[TRACES_KINDS] = {&unregistered, &unregistered,
+                                            &unregistered};
 /* The peak as seen by each side, each written by one side only (under its
    lock or the GIL), so a plain store does: no compare-and-swap on the path
    of every allocation of a growing heap.  The peak is the larger of the
@@ -41,12 +46,11 @@ add_to_total(trace_table *table, size_t size)
     size_t mine =
         atomic_load_explicit(&table->total_size, memory_order_relaxed) + size;
     atomic_store_explicit(&table->total_size, mine, memory_order_relaxed);
-    size_t current = mine;
+    /* Every table's total, this one's included (just stored). */
+    size_t current = 0;
     for (int kind = 0; kind < TRACES_KINDS; kind++) {
-        if (kind != table->kind && tables[kind] != NULL) {
-            current += atomic_load_explicit(&tables[kind]->total_size,
-                                            memory_order_relaxed);
-        }
+        current += atomic_load_explicit(&tables[kind]->total_size,
+                                        memory_order_relaxed);
     }
     atomic_size_t *peak = &peak_seen[lock_side(table)];
     if (current > atomic_load_explicit(peak, memory_order_relaxed)) {
@@ -62,21 +66,31 @@ subtract_from_total(trace_table *table, size_t size)
     atomic_store_explicit(&table->total_size, mine, memory_order_relaxed);
 }
 
-/* Count a block in (sign +1) or out (-1) of its site. */
+/* Count a block of `size` bytes in (sign +1) or out (-1) of its site and
+   of the table's total, with its weights (sampling.h): the table keeps the
+   true size, the statistics what the block stands for. */
 static inline void
-count_in_site(trace_table *table, uint32_t site_id, size_t size, int sign)
+count_block(trace_table *table, uint32_t site_id, size_t size, int sign)
 {
+    size_t weighted_size, weighted_count;
+    double variance;
+    sampling_weigh(size, &weighted_size, &weighted_count, &variance);
     tm_site *site = site_get(site_id);
     int gil = table->kind == TRACES_GIL;
     size_t *site_size = gil ? &site->gil_size : &site->raw_size;
     size_t *site_count = gil ? &site->gil_count : &site->raw_count;
+    double *site_variance = gil ? &site->gil_variance : &site->raw_variance;
     if (sign > 0) {
-        *site_size += size;
-        *site_count += 1;
+        *site_size += weighted_size;
+        *site_count += weighted_count;
+        *site_variance += variance;
+        add_to_total(table, weighted_size);
     }
     else {
-        *site_size -= size;
-        *site_count -= 1;
+        *site_size -= weighted_size;
+        *site_count -= weighted_count;
+        *site_variance -= variance;
+        subtract_from_total(table, weighted_size);
     }
 }
 
@@ -117,8 +131,7 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
         uint64_t old = slot->value;
         size_t old_size = unpack_size(table, address, old, 1);
         if ((uint32_t)old != PARKED_SITE) {
-            count_in_site(table, (uint32_t)old, old_size, -1);
-            subtract_from_total(table, old_size);
+            count_block(table, (uint32_t)old, old_size, -1);
         }
     }
     uint64_t packed_size = size;
@@ -130,8 +143,10 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
         }
     }
     slot->value = (packed_size << 32) | site_id;
-    count_in_site(table, site_id, size, +1);
-    add_to_total(table, size);
+    count_block(table, site_id, size, +1);
+    if (!was_live && sampling_bytes() != 0) {
+        sampling_filter_count(address, +1);
+    }
     return 0;
 }
 
@@ -145,13 +160,15 @@ traces_remove(trace_table *table, uintptr_t address, size_t *size,
     }
     uint64_t packed = slot->value;
     u64map_kill(&table->blocks, slot);
+    if (sampling_bytes() != 0) {
+        sampling_filter_count(address, -1);
+    }
     size_t block_size = unpack_size(table, address, packed, 1);
     uint32_t block_site = (uint32_t)packed;
     if (block_site == PARKED_SITE) {
         return 0;
     }
-    count_in_site(table, block_site, block_size, -1);
-    subtract_from_total(table, block_size);
+    count_block(table, block_site, block_size, -1);
     if (size != NULL) {
         *size = block_size;
     }
@@ -173,8 +190,7 @@ traces_park(trace_table *table, uintptr_t address)
     if (size == 0) {
         return 0; /* a parked empty block would read as a dead entry */
     }
-    count_in_site(table, (uint32_t)slot->value, size, -1);
-    subtract_from_total(table, size);
+    count_block(table, (uint32_t)slot->value, size, -1);
     slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | PARKED_SITE;
     return 1;
 }
@@ -192,13 +208,18 @@ traces_move(trace_table *table, uintptr_t address, uint32_t site_id)
         return 1;
     }
     if (old_site != PARKED_SITE) {
-        count_in_site(table, old_site, size, -1);
-        subtract_from_total(table, size);
+        count_block(table, old_site, size, -1);
     }
     slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | site_id;
-    count_in_site(table, site_id, size, +1);
-    add_to_total(table, size);
+    count_block(table, site_id, size, +1);
     return 1;
+}
+
+int
+traces_holds(const trace_table *table, uintptr_t address)
+{
+    u64map_slot *slot = u64map_find(&table->blocks, address);
+    return slot != NULL && slot->value != 0;
 }
 
 int

@@ -6,7 +6,10 @@
  *   or more keep their size in a small side map.
  * - Adding or removing a block updates, in the same step, the block's site
  *   counters (gil_* or raw_* by the table's kind), the table's total and
- *   the shared peak: statistics are always live, never recomputed.
+ *   the shared peak: statistics are always live, never recomputed.  They
+ *   count each block with its weights (sampling.h): its size and one block
+ *   in exact mode, its estimated share in sampled mode; the table itself
+ *   keeps the true size.
  * - Locking is the caller's: the GIL for the MEM/OBJ table, the table lock
  *   (hooks.c) for the RAW table and for the table of blocks reported by
  *   extensions (TRACES_EXT).  The totals and the peak are atomics so that any
@@ -42,6 +45,8 @@ int traces_add(trace_table *table, uintptr_t address, size_t size,
                uint32_t site_id);
 int traces_remove(trace_table *table, uintptr_t address, size_t *size,
                   uint32_t *site_id);
+/* Whether the address is in the table, live or parked. */
+int traces_holds(const trace_table *table, uintptr_t address);
 /* Find a block without removing it; 1 if found. */
 int traces_lookup(trace_table *table, uintptr_t address, size_t *size,
                   uint32_t *site_id);

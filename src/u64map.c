@@ -32,6 +32,11 @@ allocate_slots(u64map *map, size_t capacity)
     map->slots = slots;
     map->mask = capacity - 1;
     map->shift = 64 - log2_of_power_of_two(capacity);
+    /* Pages from 256K slots (4 MiB, beyond the faster caches), where the
+       table's cache misses cost more than a longer probe. */
+    int big = capacity >= ((size_t)1 << 18);
+    map->region_shift = big ? 12 : 8;
+    map->region_mask = big ? 0xFF : 0xF;
     map->used = 0;
     map->dead = 0;
     return 0;
@@ -43,6 +48,8 @@ u64map_init(u64map *map, size_t capacity)
     map->slots = NULL;
     map->mask = 0;
     map->shift = 64;
+    map->region_shift = 12;
+    map->region_mask = 0;
     map->used = 0;
     map->dead = 0;
     return allocate_slots(map, round_up_capacity(capacity));

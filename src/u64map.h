@@ -30,6 +30,8 @@ typedef struct {
     u64map_slot *slots;
     size_t mask;    /* capacity - 1; capacity is a power of two */
     unsigned shift; /* 64 - log2(capacity): hash = key * K >> shift */
+    unsigned region_shift; /* log2 of the bytes of a region (u64map_home) */
+    uint64_t region_mask;  /* slots of a region - 1 */
     size_t used;    /* slots holding a key, live or dead */
     size_t dead;    /* slots holding a dead entry */
 } u64map;
@@ -59,12 +61,18 @@ u64map_live(const u64map *map)
 static inline size_t
 u64map_home(const u64map *map, uint64_t key)
 {
-    /* Page-local hashing: the 4 KiB page of the key is scattered over the
-       table (Fibonacci hashing of the page number), its offset in the page
-       is kept, so that keys of one page, which pymalloc hands out one after
-       the other, land in the same few cache lines of the table. */
-    uint64_t page = (key >> 12) * UINT64_C(0x9E3779B97F4A7C15);
-    return (size_t)(((page >> map->shift) ^ ((key >> 4) & 0xFF)) & map->mask);
+    /* Region-local hashing: the region of the key (a 4 KiB page in a big
+       table) is scattered over the table (Fibonacci hashing of the region
+       number), its offset in the region is kept, so that keys of one
+       region, which pymalloc hands out one after the other, land in the
+       same few cache lines of the table.  A small table (in the caches
+       anyway) uses regions of 256 bytes: pages of 256 slots each would
+       collide by whole blocks of slots in it, and linear probing would
+       walk tens of slots (issue 17: churn 1.93G -> 1.33G instructions). */
+    uint64_t region =
+        (key >> map->region_shift) * UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t offset = (key >> 4) & map->region_mask;
+    return (size_t)(((region >> map->shift) ^ offset) & map->mask);
 }
 
 /* Return the slot holding key (live or dead), or NULL. */

@@ -31,18 +31,19 @@ needs_chromium = pytest.mark.skipif(
            "cannot be installed)")
 
 
-def write_series(folder, rounds=ROUNDS, nframe=1, prefix="s"):
+def write_series(folder, rounds=ROUNDS, nframe=1, prefix="s",
+                 sample_bytes=None, growth=GROWTH):
     """Snapshot files of this process taken by the real engine, one per
-    round; the conftest helper's malloc line holds (round + 1) * GROWTH
+    round; the conftest helper's malloc line holds (round + 1) * growth
     bytes at round ``round``.  Returns the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     gc.collect()
-    engine.enable(nframe)
+    engine.enable(nframe, sample_bytes=sample_bytes)
     blocks = []
     paths = []
     try:
         for round_ in range(rounds):
-            blocks.append(KnownBlock(engine.DOMAIN_RAW, GROWTH))
+            blocks.append(KnownBlock(engine.DOMAIN_RAW, growth))
             snapshot = Snapshot.create(
                 lambda: [("Video memory", "size", 1000 * (round_ + 1)),
                          ("Requests", "int", 3 * round_)])
@@ -880,4 +881,47 @@ def test_numpy_array_data_is_a_series_of_its_own(browser, tmp_path):
             "traced", "process memory", "numpy array data"]
     assert browser.evaluate(
         "document.getElementById('memory').data[2].y") == arrays
+    assert browser.console_errors() == []
+
+
+# --- sampled snapshots (issue 17) -----------------------------------------
+
+def write_sampled_series(folder, rounds=3):
+    """Sampled snapshots (N = 4 KiB): blocks of 1 MiB, always sampled, so
+    the growing line's figures are exact even as estimates."""
+    return write_series(folder, rounds, prefix="sampled", sample_bytes=4096,
+                        growth=1 << 20)
+
+
+def test_sampled_snapshots_carry_n_into_the_data(tmp_path):
+    # GIVEN sampled snapshot files WHEN reported
+    paths = write_sampled_series(tmp_path / "sampled")
+    data = model.build(model.load_snapshots(paths))
+    # THEN every snapshot of the data says its N
+    assert [s["sample_bytes"] for s in data.meta["snapshots"]] == [4096] * 3
+    # AND exact snapshots say None
+    exact = model.build(model.load_snapshots(write_series(tmp_path / "x", 2)))
+    assert [s["sample_bytes"] for s in exact.meta["snapshots"]] == [None] * 2
+
+
+@needs_chromium
+def test_page_of_sampled_snapshots_marks_estimates(browser, tmp_path):
+    # GIVEN a report of sampled snapshots
+    paths = write_sampled_series(tmp_path / "sampled")
+    output = tmp_path / "sampled.html"
+    assert main(paths + ["-o", str(output), "-q"]) == 0
+    # WHEN opened
+    open_report(browser, str(output))
+    # THEN a notice says the figures are estimates, and the table's and the
+    # summary's figures carry "~"
+    notice = browser.evaluate("document.getElementById('sampled').hidden "
+                              "? null : document.getElementById('sampled')"
+                              ".textContent")
+    assert notice and "sampled mode" in notice and "4096 B" in notice
+    assert "traced ~" in browser.evaluate(
+        "document.getElementById('summary').textContent")
+    cells = browser.evaluate(
+        "Array.from(document.querySelectorAll('#table tbody tr td.num'), "
+        "td => td.textContent)")
+    assert cells and all(cell.startswith("~") for cell in cells)
     assert browser.console_errors() == []

@@ -77,8 +77,10 @@ def test_file_is_gzip_json_with_format_and_version(tmp_path):
     # THEN it is gzip-compressed JSON naming its format and version
     doc = document(path)
     assert doc["format"] == "pytracemalloc-snapshot"
-    # (version 1: with domain 0 only, the oldest version that holds it)
-    assert doc["version"] == 1 and snapshot_module.FORMAT_VERSION == 2
+    # (version 1: with domain 0 only and exact figures, the oldest version
+    # that holds it)
+    assert doc["version"] == 1 and snapshot_module.FORMAT_VERSION == 3
+    assert "sample_bytes" not in doc
     assert doc["pid"] == 4321 and doc["time"] == 1_700_000_123.5
     assert doc["traceback_limit"] == 3
     assert doc["user_data"] == [["Video memory", "size", 234902]]

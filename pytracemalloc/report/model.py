@@ -90,7 +90,8 @@ class LoadedSnapshot:
     the ids into the series' own tables (``Series``)."""
 
     __slots__ = ("path", "pid", "time", "timestamp", "process_memory",
-                 "tracemalloc_memory", "user_data", "traced_size",
+                 "tracemalloc_memory", "user_data", "sample_bytes",
+                 "traced_size",
                  "traced_count", "domains", "source", "new_frames",
                  "new_tracebacks", "lines", "tracebacks", "cpu")
 
@@ -102,6 +103,8 @@ class LoadedSnapshot:
         self.process_memory = snapshot.process_memory
         self.tracemalloc_memory = snapshot.tracemalloc_memory
         self.user_data = snapshot.user_data or []
+        # N of a sampled snapshot (its figures are estimates), else None.
+        self.sample_bytes = getattr(snapshot, "sample_bytes", None)
         self.source = (os.getpid(), table.session)
         self.cpu = 0.0  # seconds of CPU its loader spent on it
         sites = snapshot._sites  # (frames most recent first, size, count)
@@ -393,6 +396,7 @@ def build(series, pids=None, title=None, top=10, leaks=10,
                 "tracemalloc_memory": snapshot.tracemalloc_memory,
                 "domains": snapshot.domains,
                 "user": user,
+                "sample_bytes": snapshot.sample_bytes,
             }
 
     filenames = {}

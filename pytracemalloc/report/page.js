@@ -48,6 +48,11 @@
     if (bytes < 0) return "-" + text;
     return (sign && bytes > 0 ? "+" : "") + text;
   }
+  // Sampled snapshots (issue 17): their sizes and counts are estimates,
+  // marked "~" in the text (the charts plot the estimates as they are).
+  const SAMPLE_BYTES = [...new Set(META.snapshots.map((s) => s.sample_bytes)
+    .filter((n) => n))].sort((a, b) => a - b);
+  const MARK = SAMPLE_BYTES.length ? "~" : "";
   function formatCount(value, sign) {
     const text = Math.abs(value).toLocaleString("en-US");
     if (value < 0) return "-" + text;
@@ -381,9 +386,9 @@
       const facts = document.createElement("div");
       facts.className = "muted";
       const o = j * d.n;
-      facts.textContent = formatSize(v.slope[j] * 3600, true) + "/hour, R\u00b2 "
-        + v.r2[j].toFixed(2) + ", " + formatSize(d.size[o], false) + " \u2192 "
-        + formatSize(d.size[o + d.n - 1], false);
+      facts.textContent = MARK + formatSize(v.slope[j] * 3600, true) + "/hour, R\u00b2 "
+        + v.r2[j].toFixed(2) + ", " + MARK + formatSize(d.size[o], false) + " \u2192 "
+        + MARK + formatSize(d.size[o + d.n - 1], false);
       const spark = document.createElement("div");
       spark.className = "spark";
       card.append(name, facts, spark);
@@ -499,11 +504,11 @@
       if (row.j === state.selected) tr.className = "selected";
       const cells = [
         [row.name, "name", row.name],
-        [formatSize(row.size), "num", row.size],
-        [formatCount(row.count), "num", row.count],
-        [formatSize(row.first, true), "num " + trend(row.first), row.first],
-        [formatSize(row.previous, true), "num " + trend(row.previous), row.previous],
-        [formatCount(row.countFirst, true), "num", row.countFirst],
+        [MARK + formatSize(row.size), "num", row.size],
+        [MARK + formatCount(row.count), "num", row.count],
+        [MARK + formatSize(row.first, true), "num " + trend(row.first), row.first],
+        [MARK + formatSize(row.previous, true), "num " + trend(row.previous), row.previous],
+        [MARK + formatCount(row.countFirst, true), "num", row.countFirst],
       ];
       for (const [text, cls, value] of cells) {
         const td = document.createElement("td");
@@ -581,7 +586,8 @@
     for (const [size, count, tb] of found.slice(0, 5)) {
       const div = document.createElement("div");
       div.className = "tb";
-      div.textContent = formatSize(size) + " in " + formatCount(count) + " blocks";
+      div.textContent = MARK + formatSize(size) + " in " + MARK + formatCount(count)
+        + " blocks";
       div.appendChild(frameList(META.tracebacks[tb]));
       box.appendChild(div);
     }
@@ -625,8 +631,8 @@
       + " snapshots of " + META.processes.length + " process"
       + (META.processes.length > 1 ? "es" : "") + ". Process " + p.pid + ": "
       + p.snapshots.length.toLocaleString("en-US") + " snapshots from " + first.timestamp
-      + " to " + last.timestamp + "; traced " + formatSize(last.traced)
-      + " (" + formatSize(grown, true) + " since the first).";
+      + " to " + last.timestamp + "; traced " + MARK + formatSize(last.traced)
+      + " (" + MARK + formatSize(grown, true) + " since the first).";
     $("table-title").textContent = "Latest snapshot (" + last.timestamp + ", "
       + last.file + ")";
     $("table").tHead.rows[0].cells[0].textContent =
@@ -720,6 +726,16 @@
       drawTable();
     });
 
+    if (SAMPLE_BYTES.length) {
+      const box = $("sampled");
+      box.hidden = false;
+      box.textContent = "Estimates: "
+        + (SAMPLE_BYTES.length === META.snapshots.length ? "these snapshots were"
+          : "some of these snapshots were")
+        + " taken in sampled mode (one allocated byte in "
+        + SAMPLE_BYTES.map((n) => formatSize(n)).join(", ")
+        + " on average): their sizes and counts are unbiased estimates, marked ~.";
+    }
     if (META.left_out.length) {
       const box = $("left-out");
       box.hidden = false;
