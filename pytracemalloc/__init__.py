@@ -31,7 +31,8 @@ from pytracemalloc._tracemalloc import (
     _get_stats,
 )
 
-# --- Snapshot and the stdlib-compatible API (snapshot.py, stdlib_api.py) ---
+# --- Snapshot and the stdlib-compatible API (snapshot.py, stdlib_api.py;
+# the file format in snapshot_format.py, the atomic write in fileio.py) ---
 from pytracemalloc.stdlib_api import (
     BaseFilter,
     DomainFilter,

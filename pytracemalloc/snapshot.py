@@ -11,8 +11,9 @@ extension (``NUMPY_DOMAIN``, 389047: numpy's array data).  Everything
 else (the 0.9.1 ``stats`` dictionary, stdlib statistics) is computed from
 the sites, in O(sites), never per block.
 
-Snapshot files are documented in docs/snapshot-format.rst: gzip-compressed
-JSON with a format name and a version, plain data only.  Opening a file
+The model only: the file format (docs/snapshot-format.rst: gzip-compressed
+JSON with a format name and a version, plain data only) is
+snapshot_format.py, the atomic write fileio.py.  Opening a file
 never runs code from it; legacy 0.9.1 pickles are read by an unpickler that
 refuses every global.  Every failure of ``Snapshot.load`` is a
 ``SnapshotLoadError``; every failure of ``write``/``dump`` to write the file
@@ -23,14 +24,21 @@ that name intact.
 # json, gzip, pickle, tempfile... are imported when a file is read or
 # written: "import pytracemalloc" runs at start-up with PYTRACEMALLOC=1.
 import contextlib
-import errno
 import gc
-import math
 import os
 import time as _time
-import warnings
 
-from pytracemalloc import _tracemalloc
+from pytracemalloc import _tracemalloc, snapshot_format
+from pytracemalloc.fileio import SnapshotWriteError, write_atomically
+from pytracemalloc.snapshot_format import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    TIMESTAMP_FORMAT,
+    UNKNOWN_FRAME,
+    Invalid as _Invalid,
+    _is_int,
+    time_of_timestamp as _time_of_timestamp,
+)
 from pytracemalloc.stdlib_api import (
     EstimatedStatistic,
     EstimatedStatisticDiff,
@@ -46,22 +54,11 @@ __all__ = [
     "FORMAT_NAME", "FORMAT_VERSION", "NUMPY_DOMAIN",
 ]
 
-FORMAT_NAME = "pytracemalloc-snapshot"
-# Version 2 adds the domain of each site; version 3 adds "sample_bytes"
-# (sampled mode).  A snapshot is written in the oldest version that holds
-# it: 1 with domain 0 only and exact figures, which older readers read; a
-# sampled one is version 3, which an older reader refuses rather than show
-# its estimates as exact figures.
-FORMAT_VERSION = 3
-SAMPLED_FORMAT_VERSION = 3
 NUMPY_DOMAIN = 389047
-# The version of the 0.9.1 pickles ({'format_version': 1, 'stats': ...}).
-LEGACY_PICKLE_VERSION = 1
 
-_UNKNOWN_FRAME = ("<unknown>", 0)
+_UNKNOWN_FRAME = UNKNOWN_FRAME
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
-_GZIP_MAGIC = b"\x1f\x8b"
+_TIMESTAMP_FORMAT = TIMESTAMP_FORMAT
 
 
 class SnapshotLoadError(ValueError):
@@ -86,18 +83,6 @@ class SnapshotLoadError(ValueError):
         return "%s: %s" % (self.filename, self.reason)
 
 
-class SnapshotWriteError(OSError):
-    """``Snapshot.write``/``dump`` could not write ``filename``: the errno of
-    the failure, a message and the path (``OSError(errno, strerror,
-    filename)``).  The previous file of that name, if any, is intact and
-    no temporary file is left behind."""
-
-
-class _Invalid(Exception):
-    """Internal: the content is not a valid snapshot; the message is the
-    reason."""
-
-
 def _now():
     """(precise epoch seconds, 'YYYY-MM-DD HH:MM:SS' in local time)."""
     now = _time.time()
@@ -107,15 +92,6 @@ def _now():
 def _get_timestamp():
     """The local date and time, 'YYYY-MM-DD HH:MM:SS' (0.9.1's helper)."""
     return _now()[1]
-
-
-def _time_of_timestamp(timestamp):
-    """Epoch seconds of a 'YYYY-MM-DD HH:MM:SS' local time, 0.0 when it is
-    not one (such snapshots sort first)."""
-    try:
-        return _time.mktime(_time.strptime(timestamp, _TIMESTAMP_FORMAT))
-    except (TypeError, ValueError, OverflowError):
-        return 0.0
 
 
 def _process_memory():
@@ -429,7 +405,7 @@ class Snapshot:
     def write(self, filename):
         """Write the snapshot to ``filename`` atomically (see
         docs/snapshot-format.rst).  Raises ``SnapshotWriteError``."""
-        _write_atomically(filename, self._encode())
+        write_atomically(filename, self._encode())
 
     # --- stdlib API ------------------------------------------------------
 
@@ -548,52 +524,8 @@ class Snapshot:
     # --- files -----------------------------------------------------------
 
     def _encode(self):
-        """The file's bytes: gzip-compressed JSON (docs/snapshot-format.rst).
-        Frames and filenames are stored once, in tables, and referenced by
-        index."""
-        import gzip
-        import json
-        filenames = {}
-        frames = {}
-        frame_table = []
-        sites = []
-        # The oldest version that holds the data, for older readers.
-        if self.sample_bytes is not None:
-            version = SAMPLED_FORMAT_VERSION
-        else:
-            version = 2 if any(site[3] for site in self._sites) else 1
-        for site_frames, size, count, domain in self._sites:
-            row = [size, count, domain] if version >= 2 else [size, count]
-            for frame in site_frames:
-                index = frames.get(frame)
-                if index is None:
-                    filename = frame[0]
-                    file_index = filenames.get(filename)
-                    if file_index is None:
-                        file_index = filenames[filename] = len(filenames)
-                    index = frames[frame] = len(frame_table)
-                    frame_table.append([file_index, frame[1]])
-                row.append(index)
-            sites.append(row)
-        document = {
-            "format": FORMAT_NAME,
-            "version": version,
-            "pid": self.pid,
-            "time": self.time,
-            "timestamp": self.timestamp,
-            "process_memory": self.process_memory,
-            "tracemalloc_memory": self.tracemalloc_memory,
-            "traceback_limit": self.traceback_limit,
-            "user_data": (None if self.user_data is None
-                          else [list(item) for item in self.user_data]),
-            "filenames": list(filenames),
-            "frames": frame_table,
-            "sites": sites,
-        }
-        if self.sample_bytes is not None:
-            document["sample_bytes"] = self.sample_bytes
-        text = json.dumps(document, separators=(",", ":"), allow_nan=False)
-        return gzip.compress(text.encode("ascii"), compresslevel=9, mtime=0)
+        """The file's bytes (snapshot_format.encode)."""
+        return snapshot_format.encode(self)
 
     @classmethod
     def load(cls, filename):
@@ -624,420 +556,7 @@ class Snapshot:
 
     @classmethod
     def _decode(cls, data):
-        if not data:
-            raise _Invalid("empty file, not a snapshot")
-        if data[:2] == _GZIP_MAGIC:
-            return cls._from_json(_gunzip(data))
-        head = data.lstrip()[:1]
-        if head == b"{":
-            return cls._from_json(data)
-        if data[:1] in _PICKLE_STARTS:
-            try:
-                return cls._from_legacy(_restricted_unpickle(data))
-            except _Invalid as exc:
-                if (str(exc).startswith("refused") or data[:1] not in b"ci"
-                        or not _looks_like_text(data)):
-                    raise
-        raise _Invalid("not a pytracemalloc snapshot (starts with %r)"
-                       % data[:16])
-
-    @classmethod
-    def _from_json(cls, data):
-        import json
-        try:
-            document = json.loads(data.decode("utf-8"),
-                                  parse_constant=_refuse_constant)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise _Invalid("truncated or corrupt JSON (%s)" % exc) from None
-        if not isinstance(document, dict):
-            raise _Invalid("not a pytracemalloc snapshot (JSON %s)"
-                           % type(document).__name__)
-        if document.get("format") != FORMAT_NAME:
-            raise _Invalid("not a pytracemalloc snapshot (format %r)"
-                           % (document.get("format"),))
-        version = document.get("version")
-        if not _is_int(version) or version < 1:
-            raise _Invalid("invalid format version %r" % (version,))
-        if version > FORMAT_VERSION:
-            raise _Invalid("format version %d is newer than this "
-                           "pytracemalloc reads (%d): upgrade pytracemalloc"
-                           % (version, FORMAT_VERSION))
-        return cls._from_v1(document, version)
-
-    @classmethod
-    def _from_v1(cls, doc, version=1):
-        """Versions 1, 2 (whose site rows hold the domain after the
-        count) and 3 (2 and "sample_bytes")."""
-        pid = _field(doc, "pid", _is_int)
-        when = _field(doc, "time", _is_finite_number)
-        timestamp = _field(doc, "timestamp", _is_str)
-        process_memory = _field(doc, "process_memory", _is_optional_size)
-        own_memory = _field(doc, "tracemalloc_memory", _is_optional_size)
-        limit = _field(doc, "traceback_limit", _is_positive_int)
-        user_data = _user_data(doc.get("user_data"))
-        sample_bytes = None
-        if version >= SAMPLED_FORMAT_VERSION:
-            sample_bytes = _field(doc, "sample_bytes", _is_optional_positive)
-        filenames = _field(doc, "filenames", _is_list)
-        for name in filenames:
-            if not isinstance(name, str):
-                raise _Invalid("'filenames' holds a %s, not a str"
-                               % type(name).__name__)
-        frame_rows = _field(doc, "frames", _is_list)
-        # The checks of _is_index/_is_size/_is_domain, inline: a report
-        # reads thousands of files of 10,000 sites.  JSON gives no int
-        # subclass but bool, which "type(x) is int" refuses as they do.
-        frames = []
-        nfile = len(filenames)
-        for row in frame_rows:
-            if (type(row) is not list or len(row) != 2
-                    or type(row[0]) is not int or not 0 <= row[0] < nfile
-                    or type(row[1]) is not int or row[1] < 0):
-                raise _Invalid("invalid frame %r" % (row,))
-            frames.append((filenames[row[0]], row[1]))
-        sites = []
-        nframe = len(frames)
-        first_frame = 3 if version >= 2 else 2
-        for row in _field(doc, "sites", _is_list):
-            if (type(row) is not list or len(row) < first_frame + 1
-                    or type(row[0]) is not int or row[0] < 0
-                    or type(row[1]) is not int or row[1] < 0
-                    or (version >= 2 and (type(row[2]) is not int
-                                          or not 0 <= row[2] < 2 ** 32))):
-                raise _Invalid("invalid site %.80r" % (row,))
-            site_frames = []
-            for index in row[first_frame:]:
-                if type(index) is not int or not 0 <= index < nframe:
-                    raise _Invalid("invalid frame index %r" % (index,))
-                site_frames.append(frames[index])
-            sites.append((tuple(site_frames), row[0], row[1],
-                          row[2] if version >= 2 else 0))
-        snapshot = cls((), limit, pid=pid, time=float(when),
-                       timestamp=timestamp, process_memory=process_memory,
-                       tracemalloc_memory=own_memory, user_data=user_data,
-                       sample_bytes=sample_bytes)
-        snapshot._sites = sites  # already normalized: tuples, never empty
-        return snapshot
-
-    @classmethod
-    def _from_legacy(cls, doc):
-        """A 0.9.1 pickle: {'format_version': 1, 'timestamp': str, 'stats':
-        {filename: {lineno: (size, count)}}, 'pid': int,
-        ['process_memory': int], ['user_data': list]}."""
-        if not isinstance(doc, dict) or "format_version" not in doc:
-            raise _Invalid("not a pytracemalloc snapshot (a pickle of %s)"
-                           % type(doc).__name__)
-        version = doc["format_version"]
-        if version != LEGACY_PICKLE_VERSION:
-            raise _Invalid("unknown pickle format version %r" % (version,))
-        timestamp = _field(doc, "timestamp", _is_str)
-        pid = _field(doc, "pid", _is_int)
-        process_memory = doc.get("process_memory")
-        if not _is_optional_size(process_memory):
-            raise _Invalid("invalid 'process_memory' %r" % (process_memory,))
-        user_data = _user_data(doc.get("user_data"))
-        stats = _field(doc, "stats", _is_dict)
-        sites = []
-        # 0.9.1 left its own module's lines out of every top, and showed
-        # them as "ignore tracemalloc": so do we, for its files.
-        own_memory = 0
-        for filename, lines in stats.items():
-            if filename is None:
-                filename = _UNKNOWN_FRAME[0]
-            if not isinstance(filename, str) or not isinstance(lines, dict):
-                raise _Invalid("invalid stats entry for %.80r" % (filename,))
-            own = os.path.basename(filename) == "tracemalloc.py"
-            for lineno, value in lines.items():
-                if lineno is None:
-                    lineno = 0
-                if (not _is_size(lineno)
-                        or not isinstance(value, (tuple, list))
-                        or len(value) != 2
-                        or not _is_size(value[0]) or not _is_size(value[1])):
-                    raise _Invalid("invalid stats entry %.80r:%.20r"
-                                   % (filename, lineno))
-                if own:
-                    own_memory += value[0]
-                else:
-                    sites.append((((filename, lineno),), value[0], value[1],
-                                  0))
-        # 0.9.1 wrote no other time than the timestamp.
-        when = _time_of_timestamp(timestamp)
-        return cls(sites, 1, pid=pid, time=when, timestamp=timestamp,
-                   process_memory=process_memory,
-                   tracemalloc_memory=own_memory, user_data=user_data)
-
-
-# A snapshot of a million sites is some 50 MB of JSON: more than this is a
-# compression bomb, refused before it fills the memory.
-MAX_DOCUMENT_BYTES = 1 << 30
-
-
-def _gunzip(data, limit=None):
-    """The content of one gzip member, at most ``limit`` bytes."""
-    import zlib
-    if limit is None:
-        limit = MAX_DOCUMENT_BYTES
-    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    try:
-        content = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise _Invalid("corrupt compressed file (%s)" % exc) from None
-    if len(content) > limit:
-        raise _Invalid("refused: decompresses to more than %d bytes" % limit)
-    if not inflater.eof:
-        raise _Invalid("truncated compressed file")
-    if inflater.unused_data:
-        raise _Invalid("corrupt compressed file (data after its end)")
-    return content
-
-
-def _refuse_constant(name):
-    raise ValueError("%s is not allowed" % name)
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_size(value):
-    return _is_int(value) and value >= 0
-
-
-def _is_domain(value):
-    return _is_int(value) and 0 <= value < 2 ** 32
-
-
-def _is_positive_int(value):
-    return _is_int(value) and value >= 1
-
-
-def _is_optional_positive(value):
-    return value is None or _is_positive_int(value)
-
-
-def _is_optional_size(value):
-    return value is None or _is_size(value)
-
-
-def _is_index(value, length):
-    return _is_int(value) and 0 <= value < length
-
-
-def _is_finite_number(value):
-    if _is_int(value):
-        return abs(value) < 2 ** 63
-    return isinstance(value, float) and math.isfinite(value)
-
-
-def _is_str(value):
-    return isinstance(value, str)
-
-
-def _is_list(value):
-    return isinstance(value, list)
-
-
-def _is_dict(value):
-    return isinstance(value, dict)
-
-
-def _field(document, name, check):
-    if name not in document:
-        raise _Invalid("missing field %r" % name)
-    value = document[name]
-    if not check(value):
-        raise _Invalid("invalid field %r: %.60r" % (name, value))
-    return value
-
-
-def _user_data(value):
-    if value is None:
-        return None
-    if not isinstance(value, (list, tuple)):
-        raise _Invalid("invalid field 'user_data': %.60r" % (value,))
-    items = []
-    for item in value:
-        if (not isinstance(item, (list, tuple)) or len(item) != 3
-                or not _is_str(item[0]) or not _is_str(item[1])
-                or not (_is_int(item[2]) or _is_finite_number(item[2]))):
-            raise _Invalid("invalid user data item %.60r" % (item,))
-        items.append(tuple(item))
-    return items
-
-
-# First bytes of a pickle that may be a 0.9.1 snapshot or an attack on one:
-# a protocol 2+ header, a protocol 0/1 dict, list or tuple, or a protocol 0
-# global or instance (refused, with a clear reason).
-_PICKLE_STARTS = frozenset([b"\x80", b"(", b"}", b"]", b")", b"c", b"i"])
-
-
-def _looks_like_text(data):
-    try:
-        text = data[:4096].decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return text.isprintable() or all(c.isprintable() or c in "\t\r\n"
-                                     for c in text)
-
-
-# Opcodes that name, import or call code, or need out-of-band data: a
-# 0.9.1 snapshot (a dict of str, int, tuple, list, None) never has them.
-_REFUSED_OPCODES = frozenset([
-    "GLOBAL", "STACK_GLOBAL", "REDUCE", "BUILD", "INST", "OBJ", "NEWOBJ",
-    "NEWOBJ_EX", "EXT1", "EXT2", "EXT4", "PERSID", "BINPERSID",
-    "NEXT_BUFFER", "READONLY_BUFFER", "BYTEARRAY8",
-])
-_MEMO_OPCODES = frozenset(["PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET",
-                           "LONG_BINGET"])
-
-
-def _scan_pickle(data):
-    """Read the opcodes (pure Python, nothing is built nor run) and refuse
-    what a plain-data pickle does not need, before the fast unpickler sees
-    it.  Also refuses memo indexes and frame sizes bigger than the file,
-    which would make the C unpickler allocate gigabytes for a few bytes."""
-    import pickletools
-    limit = len(data)
-    try:
-        for opcode, arg, _ in pickletools.genops(data):
-            if opcode.name in _REFUSED_OPCODES:
-                what = ("%.60s" % arg).replace(" ", ".") if arg else "code"
-                raise _Invalid("refused: the pickle asks for %s (opcode %s), "
-                               "a snapshot file is plain data"
-                               % (what, opcode.name))
-            if opcode.name in _MEMO_OPCODES or opcode.name == "FRAME":
-                if not isinstance(arg, int) or not 0 <= arg <= limit:
-                    raise _Invalid("truncated or corrupt pickle (%s %r)"
-                                   % (opcode.name, arg))
-    except _Invalid:
-        raise
-    except Exception as exc:
-        raise _Invalid("truncated or corrupt pickle (%s)" % exc) from None
-
-
-def _restricted_unpickle(data):
-    # Corrupt protocol 0 strings make the decoders warn about invalid
-    # escapes: noise about an input that is refused anyway.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        _scan_pickle(data)
-        return _unpickle_plain_data(data)
-
-
-def _unpickle_plain_data(data):
-    import io
-    import pickle
-
-    class PlainDataUnpickler(pickle.Unpickler):
-        """Unpickles plain containers and scalars only: every global
-        (class, function) is refused, so no code named by the file can
-        run (a second line of defence behind _scan_pickle)."""
-
-        def find_class(self, module, name):
-            raise pickle.UnpicklingError(
-                "refused: the pickle asks for %.60s.%.60s, a snapshot file "
-                "is plain data" % (module, name))
-
-        def persistent_load(self, pid):
-            raise pickle.UnpicklingError(
-                "refused: persistent id in a snapshot")
-
-    try:
-        return PlainDataUnpickler(io.BytesIO(data), encoding="utf-8",
-                                   errors="surrogateescape").load()
-    except pickle.UnpicklingError as exc:
-        if str(exc).startswith("refused"):
-            raise _Invalid("%s (legacy pickle)" % exc) from None
-        raise _Invalid("truncated or corrupt pickle (%s)" % exc) from None
-    except (RecursionError, MemoryError):
-        raise
-    except Exception as exc:
-        # A corrupt pickle fails in many ways (EOFError, ValueError,
-        # KeyError from a bad memo index, struct.error, ...): all of them
-        # mean the same thing here.
-        raise _Invalid("truncated or corrupt pickle (%s: %s)"
-                       % (type(exc).__name__, exc)) from None
-
-
-def _write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _write_atomically(filename, data):
-    """Write ``data`` to a temporary file in ``filename``'s directory, flush
-    and fsync it, then rename it over ``filename``.  On any failure the
-    temporary file is removed and ``SnapshotWriteError`` names the path."""
-    import tempfile
-    path = os.fspath(filename)
-    directory = os.path.dirname(path) or "."
-    base = os.path.basename(path)
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + base + ".", suffix=".tmp",
-                                   dir=directory)
-        try:
-            os.fchmod(fd, _file_mode(path))
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_directory(directory)
-    except OSError as exc:
-        raise SnapshotWriteError(
-            exc.errno if exc.errno is not None else errno.EIO,
-            "cannot write the snapshot: %s" % (exc.strerror or exc),
-            path) from exc
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-
-
-def _file_mode(path):
-    """The mode of the file being replaced, else the one a plain open()
-    would give (0666 & ~umask), not the 0600 of a temporary file:
-    snapshots are read later, by someone else."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        pass
-    umask = None
-    try:
-        # Linux 4.7+: read without changing it (os.umask() sets it, which
-        # races with other threads creating files).
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    umask = int(line.split()[1], 8)
-                    break
-    except (OSError, ValueError):
-        pass
-    if umask is None:
-        umask = os.umask(0o022)
-        os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _fsync_directory(directory):
-    """Make the rename durable; not every file system allows it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        return snapshot_format.decode(cls, data)
 
 
 def take_snapshot():

@@ -17,6 +17,7 @@ import pytest
 
 from pytracemalloc import Snapshot, SnapshotLoadError, SnapshotWriteError
 from pytracemalloc import snapshot as snapshot_module
+from pytracemalloc import snapshot_format
 
 
 def sample_snapshot(nsites=30, depth=3, seed=0):
@@ -214,7 +215,7 @@ def test_truncated_legacy_pickle(tmp_path):
 
 def test_compression_bomb_is_refused(tmp_path, monkeypatch):
     # GIVEN a small file that decompresses to more than the limit
-    monkeypatch.setattr(snapshot_module, "MAX_DOCUMENT_BYTES", 1 << 20)
+    monkeypatch.setattr(snapshot_format, "MAX_DOCUMENT_BYTES", 1 << 20)
     path = tmp_path / "bomb"
     path.write_bytes(gzip.compress(b"{" + b" " * (2 << 20) + b"}"))
     assert path.stat().st_size < 10_000
