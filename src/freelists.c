@@ -1,6 +1,7 @@
 #include "freelists.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 
 #include "frames.h"
 #include "hooks.h"
@@ -55,10 +56,12 @@ reuse_block(void *Py_UNUSED(ctx), void *block)
         return;
     }
     hooks_untraced_begin();
+    int saved_errno = errno; /* the sites lock may leave EAGAIN (hooks.c) */
     uint32_t site = frames_capture_site_with_gil(compat_tstate_gil_known());
     if (site != 0) {
         traces_move(hooks_gil_table(), (uintptr_t)block, site);
     }
+    errno = saved_errno;
     hooks_untraced_end();
 }
 
@@ -85,11 +88,13 @@ trace_reference(PyObject *obj, PyRefTracerEvent event, void *data)
         else if (block != hooks_last_recorded_block() &&
                  worth_moving(block)) {
             hooks_untraced_begin();
+            int saved_errno = errno; /* see reuse_block */
             uint32_t site =
                 frames_capture_site_with_gil(compat_tstate_gil_known());
             if (site != 0) {
                 traces_move(hooks_gil_table(), block, site);
             }
+            errno = saved_errno;
             hooks_untraced_end();
         }
     }

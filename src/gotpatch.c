@@ -1,6 +1,8 @@
 #include "hooks.h" /* first: Python.h sets the C library's feature macros */
 #include "gotpatch.h"
 
+#include <errno.h>
+
 #if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__))
 
 #include <dlfcn.h>
@@ -26,7 +28,9 @@ static int
 seen_track(unsigned int domain, uintptr_t ptr, size_t size)
 {
     int status = PyTraceMalloc_Track(domain, ptr, size);
+    int saved_errno = errno; /* our locks may leave EAGAIN (hooks.c) */
     int ours = hooks_track_block(domain, ptr, size);
+    errno = saved_errno;
     /* Our own failure never fails the caller's allocation (numpy frees
        the block when Track says -1). */
     return status == -2 && ours != -2 ? 0 : status;
@@ -36,7 +40,9 @@ static int
 seen_untrack(unsigned int domain, uintptr_t ptr)
 {
     int status = PyTraceMalloc_Untrack(domain, ptr);
+    int saved_errno = errno;
     int ours = hooks_untrack_block(domain, ptr);
+    errno = saved_errno;
     return status == -2 && ours != -2 ? 0 : status;
 }
 

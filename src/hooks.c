@@ -1,5 +1,6 @@
 #include "hooks.h"
 
+#include <errno.h>
 #include <glib.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -48,6 +49,12 @@ static GMutex table_lock;
 static unsigned long reset_epoch;
 
 static atomic_size_t untraced_count;
+
+/* errno: the callers of an allocator may read errno after it (getpath.py
+   does, reading files while an interpreter is created), and our locks can
+   leave EAGAIN in it (a contended futex wait).  Every hook gives its
+   caller the errno that the wrapped allocator left: saved before our own
+   work, restored after it. */
 
 /* The interpreter whose GIL guards gil_table and the frame caches: the
    main one (the engine refuses to initialize anywhere else).  Set once. */
@@ -388,7 +395,9 @@ traced_allocation(domain_hook *hook, size_t nelem, size_t elsize, int zeroed,
     void *ptr = zeroed ? wrapped->calloc(wrapped->ctx, nelem, elsize)
                        : wrapped->malloc(wrapped->ctx, elsize);
     if (ptr != NULL && is_tracing() && !sampled_out(nelem * elsize)) {
+        int saved_errno = errno; /* see "errno" above */
         record(ptr, nelem * elsize);
+        errno = saved_errno;
     }
     in_tracer = 0;
     return ptr;
@@ -398,6 +407,11 @@ traced_allocation(domain_hook *hook, size_t nelem, size_t elsize, int zeroed,
    concurrently (RAW; MEM/OBJ of interpreters other than the main one):
    the old block is removed before the allocator frees it, since once
    freed its address may be handed to another thread and traced again. */
+static void locked_realloc_record(void *ptr, void *old_ptr, size_t size,
+                                  void (*record)(void *ptr, size_t size),
+                                  int was_traced, size_t old_size,
+                                  uint32_t old_site, unsigned long epoch);
+
 static void *
 locked_realloc(domain_hook *hook, void *old_ptr, size_t size,
                void (*record)(void *ptr, size_t size))
@@ -406,13 +420,28 @@ locked_realloc(domain_hook *hook, void *old_ptr, size_t size,
     size_t old_size = 0;
     uint32_t old_site = 0;
     unsigned long epoch = 0;
+    int saved_errno = errno; /* see "errno" above */
     if (old_ptr != NULL) {
         g_mutex_lock(&table_lock);
         was_traced = remove_locked(old_ptr, &old_size, &old_site);
         epoch = reset_epoch;
         g_mutex_unlock(&table_lock);
     }
+    errno = saved_errno;
     void *ptr = hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
+    saved_errno = errno;
+    locked_realloc_record(ptr, old_ptr, size, record, was_traced, old_size,
+                          old_site, epoch);
+    errno = saved_errno;
+    return ptr;
+}
+
+/* The second half of locked_realloc, after the allocator's call. */
+static void
+locked_realloc_record(void *ptr, void *old_ptr, size_t size,
+                      void (*record)(void *ptr, size_t size), int was_traced,
+                      size_t old_size, uint32_t old_site, unsigned long epoch)
+{
     if (ptr != NULL) {
         if (!sampled_out(size)) {
             record(ptr, size);
@@ -427,7 +456,6 @@ locked_realloc(domain_hook *hook, void *old_ptr, size_t size,
         }
         g_mutex_unlock(&table_lock);
     }
-    return ptr;
 }
 
 static SLOW_PATH void *
@@ -479,6 +507,7 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
         size_t old_size = 0;
         uint32_t old_site = 0;
         int was_traced = 0;
+        int saved_errno = errno; /* see "errno" above */
         if (old_ptr != NULL) {
             was_traced = traces_remove(&gil_table, (uintptr_t)old_ptr,
                                        &old_size, &old_site);
@@ -487,7 +516,9 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
                 forget_locked(old_ptr);
             }
         }
+        errno = saved_errno;
         ptr = hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
+        saved_errno = errno;
         if (ptr != NULL) {
             /* The block now belongs to the line that resized it, as in
                stdlib tracemalloc. */
@@ -501,6 +532,7 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
             /* On failure the old block is untouched: put it back. */
             count_untraced();
         }
+        errno = saved_errno;
     }
     else {
         if (old_ptr != NULL && context == IN_SHARED_GIL) {
@@ -523,7 +555,9 @@ gil_free_traced(void *ctx, void *ptr)
     }
     in_tracer = 1;
     if (is_tracing()) {
+        int saved_errno = errno; /* see "errno" above */
         forget_gil_block(ptr);
+        errno = saved_errno;
     }
     hook->wrapped.free(hook->wrapped.ctx, ptr);
     in_tracer = 0;
@@ -594,7 +628,9 @@ raw_free(void *ctx, void *ptr)
         return;
     }
     in_tracer = 1;
+    int saved_errno = errno; /* see "errno" above */
     forget_locked(ptr);
+    errno = saved_errno;
     hook->wrapped.free(hook->wrapped.ctx, ptr);
     in_tracer = 0;
 }

@@ -1449,6 +1449,30 @@ tm_test_malloc_in_c_thread(PyObject *Py_UNUSED(module), PyObject *arg)
     return new_handle(request.ptr);
 }
 
+/* RAW blocks made and freed n times without the GIL, errno set to a
+   sentinel before each call: how many calls changed it.  Run from several
+   threads at once, the hooks' table lock is contended, and a lock that
+   waits may leave EAGAIN in errno (hooks.c). */
+static PyObject *
+tm_test_errno_changes(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t changed = 0;
+    Py_BEGIN_ALLOW_THREADS for (Py_ssize_t i = 0; i < n; i++)
+    {
+        errno = 4242;
+        void *block = PyMem_RawMalloc(64 + (size_t)(i & 255));
+        changed += errno != 4242;
+        errno = 4242;
+        PyMem_RawFree(block);
+        changed += errno != 4242;
+    }
+    Py_END_ALLOW_THREADS return PyLong_FromSsize_t(changed);
+}
+
 /* The engine's line for a code unit, to check its line table decoder
    against CPython's. */
 static PyObject *
@@ -1566,6 +1590,7 @@ static PyMethodDef module_methods[] = {
      "Put the hooks back on top of allocator chains that no longer reach "
      "them; return how many."},
     {"_test_malloc", tm_test_malloc, METH_VARARGS, NULL},
+    {"_test_errno_changes", tm_test_errno_changes, METH_O, NULL},
     {"_test_calloc", tm_test_calloc, METH_VARARGS, NULL},
     {"_test_realloc", tm_test_realloc, METH_VARARGS, NULL},
     {"_test_free", tm_test_free, METH_VARARGS, NULL},

@@ -239,3 +239,27 @@ def test_on_top_of_other_allocator_hooks(options):
     # THEN the lines are right and nothing breaks
     assert result.returncode == 0, result.stderr
     assert "line True" in result.stdout and "ok" in result.stdout
+
+
+def test_the_hooks_leave_errno_as_the_allocator_left_it():
+    # GIVEN tracing, and four threads making and freeing RAW blocks
+    # without the GIL, so that the hooks' table lock is contended (a
+    # waiting lock may leave EAGAIN in errno; getpath.py, reading files
+    # while an interpreter is created, took it for a failed read)
+    import threading
+    from pytracemalloc import _tracemalloc as engine
+    engine.enable(1)
+    try:
+        changes = []
+        threads = [threading.Thread(
+            target=lambda: changes.append(engine._test_errno_changes(200000)))
+            for _ in range(4)]
+        # WHEN they all run
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        engine.disable()
+    # THEN no allocation or free changed errno
+    assert changes == [0, 0, 0, 0]
