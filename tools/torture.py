@@ -8,9 +8,14 @@ PYTHON is an interpreter on which pytracemalloc is installed.  Both runs use
 `python -m test -j2` with a per-test timeout (a hung test is killed and
 reported, so a hang is a failure, not a stuck CI) and an outer deadline.
 Prints one line per interpreter and exits 1 when the traced run's set of
-failing tests differs from the untraced one's, or either run crashed.
+failing tests differs from the untraced one's, or either run crashed.  The
+untraced outcome is kept per interpreter under PYTRACEMALLOC_CACHE
+(torture/), since it does not depend on pytracemalloc: a warm run costs the
+traced run only.
 """
 
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -71,6 +76,34 @@ QUICK = ["test_threading", "test_gc", "test_weakref", "test_tracemalloc",
          "test_json"]
 
 
+def baseline(python, tests):
+    """The untraced run's outcome: CPython's own tests on an interpreter do
+    not depend on pytracemalloc, so it is kept (under PYTRACEMALLOC_CACHE,
+    keyed by the interpreter's version and path and the test list) and
+    computed again only when one of those changes.  Returns (result or
+    None, outcome or message)."""
+    cache = os.environ.get("PYTRACEMALLOC_CACHE", "/opt/pytracemalloc")
+    version = subprocess.run(
+        [python, "-c", "import sys; print(sys.version, sys.executable)"],
+        capture_output=True, text=True, timeout=60).stdout
+    key = hashlib.sha256(json.dumps([version, tests]).encode()).hexdigest()
+    path = os.path.join(cache, "torture", key[:16] + ".json")
+    try:
+        with open(path, encoding="utf-8") as file:
+            saved = json.load(file)
+        return True, {name: set(tests) for name, tests in saved.items()}
+    except (OSError, ValueError):
+        pass
+    result, found = run(python, tests, traced=False)
+    if result is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w", encoding="utf-8") as file:
+            json.dump({name: sorted(tests) for name, tests in found.items()},
+                      file)
+        os.replace(path + ".tmp", path)
+    return result, found
+
+
 def main(argv):
     quick = "--quick" in argv
     argv = [a for a in argv if a != "--quick"]
@@ -83,7 +116,7 @@ def main(argv):
         capture_output=True, text=True, timeout=60).stdout.strip()
     tests = QUICK if quick else TESTS + (TESTS_313 if version == "True"
                                          else [])
-    untraced, plain = run(python, tests, traced=False)
+    untraced, plain = baseline(python, tests)
     traced, under = run(python, tests, traced=True)
     problems = []
     if traced is None or untraced is None:
