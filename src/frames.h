@@ -18,8 +18,9 @@
  *   reads only the thread's own frames and immutable code data (filename,
  *   line table), and its frame buffer is guarded by the hooks' table lock:
  *   slower, never unsafe.
- * - Callers hold the sites lock?  No: frames takes it itself around each
- *   intern.  The GIL guards the caches and frames_max_nframe's writes.
+ * - Callers need not hold the sites lock: frames takes it around each
+ *   intern.  The main interpreter's GIL guards the caches and
+ *   frames_max_nframe's writes.
  * - frames_drop_caches() detaches every cache (main GIL held): after a reset of
  *   the sites or a change of nframe the cached ids are stale.
  */

@@ -365,15 +365,6 @@ passes_unsampled(size_t nelem, size_t elsize)
     return 1;
 }
 
-/* No guard test: a free the filter lets through passes through the
-   slow path too, nested or not (the chain probe of hooks_rejoin() looks
-   at allocations only, which keep the test). */
-static inline int
-frees_untraced(void *ptr)
-{
-    return surely_untraced(ptr);
-}
-
 #define SLOW_PATH __attribute__((noinline))
 
 /* malloc (zeroed = 0) or calloc through the wrapped allocator, recording
@@ -567,7 +558,10 @@ static void
 gil_free(void *ctx, void *ptr)
 {
     domain_hook *hook = ctx;
-    if (frees_untraced(ptr)) {
+    /* No guard test: a free the filter lets through passes through the
+       slow path too, nested or not (the chain probe of hooks_rejoin()
+       looks at allocations only, which keep the test). */
+    if (surely_untraced(ptr)) {
         hook->wrapped.free(hook->wrapped.ctx, ptr);
         return;
     }
@@ -623,7 +617,7 @@ static void
 raw_free(void *ctx, void *ptr)
 {
     domain_hook *hook = ctx;
-    if (in_tracer || ptr == NULL || !is_tracing() || frees_untraced(ptr)) {
+    if (in_tracer || ptr == NULL || !is_tracing() || surely_untraced(ptr)) {
         hook->wrapped.free(hook->wrapped.ctx, ptr);
         return;
     }
