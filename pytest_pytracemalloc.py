@@ -23,6 +23,10 @@ teardown are outside):
   over its end (the others: what the test allocated and freed).
 - the leaks (``limit_leaks``): per-line totals after a ``gc.collect()``,
   before and after the call.
+
+In sampled mode (``--pytracemalloc-sample-bytes N``) all of these are
+estimates: the report marks them ``~``, as pytracemalloc.display does, and
+a failed limit says that it was compared with an estimate.
 """
 
 import os
@@ -93,6 +97,13 @@ def pytest_addoption(parser):
                     help="top lines shown for each test (default: 5)")
     group.addoption("--pytracemalloc-nframe", metavar="N", default=None,
                     help="frames kept per traceback (default: 1)")
+    group.addoption("--pytracemalloc-sample-bytes", metavar="N",
+                    default=None,
+                    help="trace in sampled mode, one allocated byte in N on "
+                         "average (N in bytes, or with a suffix K, M or G: "
+                         "512K): peaks, lines and limits are then compared "
+                         "as estimates (default: exact mode; ini: "
+                         "pytracemalloc_sample_bytes)")
     parser.addini("pytracemalloc", "trace each test's memory (as "
                   "--pytracemalloc)", type="bool", default=False)
     parser.addini("pytracemalloc_limit_memory",
@@ -101,14 +112,25 @@ def pytest_addoption(parser):
     parser.addini("pytracemalloc_top", "as --pytracemalloc-top", default="")
     parser.addini("pytracemalloc_lines", "as --pytracemalloc-lines",
                   default="")
+    parser.addini("pytracemalloc_sample_bytes",
+                  "as --pytracemalloc-sample-bytes", default="")
 
 
-def _count_setting(config, name, default, ini=True):
-    """A whole number >= 0 from the option --NAME, else the ini NAME."""
+def _setting(config, name, ini=True):
+    """The text of the option --NAME, else of the ini NAME; None when
+    neither is set."""
     value = getattr(config.option, name)
     if (value is None or value == "") and ini:
         value = config.getini(name)
     if value is None or value == "":
+        return None
+    return value
+
+
+def _count_setting(config, name, default, ini=True):
+    """A whole number >= 0 from the option --NAME, else the ini NAME."""
+    value = _setting(config, name, ini)
+    if value is None:
         return default
     try:
         number = int(value)
@@ -119,6 +141,20 @@ def _count_setting(config, name, default, ini=True):
                                 ">= 0, got %r" % (name.replace("_", "-"),
                                                   name, value))
     return number
+
+
+def _sample_bytes_setting(config):
+    """N of the sampled mode, or None for exact mode."""
+    from pytracemalloc._sample_bytes import parse_sample_bytes
+    name = "pytracemalloc_sample_bytes"
+    value = _setting(config, name)
+    if value is None:
+        return None
+    try:
+        return parse_sample_bytes(value)
+    except ValueError as exc:
+        raise pytest.UsageError("--%s (ini %s): %s"
+                                % (name.replace("_", "-"), name, exc))
 
 
 def _memray_is_active(config):
@@ -165,7 +201,8 @@ def pytest_configure(config):
         default_limit = None
     tracer = Tracer(nframe, default_limit,
                     _count_setting(config, "pytracemalloc_top", 5),
-                    _count_setting(config, "pytracemalloc_lines", 5))
+                    _count_setting(config, "pytracemalloc_lines", 5),
+                    _sample_bytes_setting(config))
     config.pluginmanager.register(tracer, "pytracemalloc-tracer")
 
 
@@ -231,7 +268,24 @@ def _top(growth, count, floor=0):
             for (filename, lineno), size in items[:count]]
 
 
-def _format_lines(lines, root):
+def _mark(sample_bytes):
+    """The prefix of a figure: "~" for an estimate (sampled mode), as
+    pytracemalloc.display marks them."""
+    return "" if sample_bytes is None else "~"
+
+
+def _estimates_note(sample_bytes_seen, what="estimates"):
+    """' (estimates: sampled, one byte in 4096 B)' when one of the N of
+    ``sample_bytes_seen`` is not None (exact mode), else ''."""
+    from pytracemalloc.display import sampling_text
+    sampled = sorted(set(sample_bytes_seen) - {None})
+    if not sampled:
+        return ""
+    return " (%s: sampled, %s)" % (what, ", ".join(
+        sampling_text(n) for n in sampled))
+
+
+def _format_lines(lines, root, mark=""):
     from pytracemalloc.display import shorten_filename
     text = []
     for filename, lineno, size in lines:
@@ -241,7 +295,8 @@ def _format_lines(lines, root):
             shown = filename
         if shown.startswith(".." + os.sep) or shown == filename:
             shown = shorten_filename(filename, 3)
-        text.append("    %10s  %s:%s" % (format_size(size), shown, lineno))
+        text.append("    %10s  %s:%s" % (mark + format_size(size), shown,
+                                         lineno))
     return text
 
 
@@ -268,13 +323,14 @@ class _Sampler:
 class Tracer:
     """Registered when the plugin is on: measures each test's call."""
 
-    def __init__(self, nframe, default_limit, top, lines):
+    def __init__(self, nframe, default_limit, top, lines, sample_bytes=None):
         import pytracemalloc
         from pytracemalloc import _tracemalloc, tasks
         self.pytracemalloc = pytracemalloc
         self.engine = _tracemalloc
         self.tasks = tasks
         self.nframe = nframe
+        self.sample_bytes = sample_bytes   # None: exact mode
         self.default_limit = default_limit
         self.top = top
         self.lines = lines
@@ -286,8 +342,9 @@ class Tracer:
     def pytest_report_header(self, config):
         limit = ("; default limit_memory %s" % format_size(self.default_limit)
                  if self.default_limit is not None else "")
-        return "pytracemalloc: tracing each test, %d frame%s%s" % (
-            self.nframe, "" if self.nframe == 1 else "s", limit)
+        return "pytracemalloc: tracing each test, %d frame%s%s%s" % (
+            self.nframe, "" if self.nframe == 1 else "s", limit,
+            _estimates_note([self.sample_bytes]))
 
     def pytest_sessionstart(self, session):
         self.rootpath = str(session.config.rootpath)
@@ -332,7 +389,7 @@ class Tracer:
         pm = self.pytracemalloc
         engine = self.engine
         if not pm.is_enabled():
-            pm.enable(self.nframe)
+            pm.enable(self.nframe, sample_bytes=self.sample_bytes)
             self.enabled_here = True
         import gc
         baseline = None
@@ -357,7 +414,10 @@ class Tracer:
             item.stash[_RESULT] = result
             return
         current, peak = engine.get_traced_memory()
-        result = {"peak": max(peak - start, 0), "lines": []}
+        # the mode the test ran in: tracing started before the session
+        # (PYTRACEMALLOC) keeps its own
+        result = {"peak": max(peak - start, 0), "lines": [],
+                  "sample_bytes": engine.get_sample_bytes()}
         after = None
         if leaks is not None:
             gc.collect()
@@ -376,27 +436,30 @@ class Tracer:
             result["over"] = self._memory_failure(memory_limit, result,
                                                   baseline)
         if leaks is not None:
-            failure = self._leak_failure(leaks, _growth(after, baseline))
+            failure = self._leak_failure(leaks, _growth(after, baseline),
+                                         result["sample_bytes"])
             if failure:
                 result["leaked"] = failure
         item.stash[_RESULT] = result
 
     def _memory_failure(self, limit, result, baseline):
-        text = ["Test was limited to %s but its traced peak was %s"
-                % (format_size(limit), format_size(result["peak"]))]
+        mark = _mark(result["sample_bytes"])
+        text = ["Test was limited to %s but its traced peak was %s%s%s"
+                % (format_size(limit), mark, format_size(result["peak"]),
+                   _estimates_note([result["sample_bytes"]], "an estimate"))]
         if result["lines"]:
-            text.append("Top lines at the highest sample (%s over the "
+            text.append("Top lines at the highest sample (%s%s over the "
                         "test's start), by growth since %s:"
-                        % (format_size(result["sampled"]),
+                        % (mark, format_size(result["sampled"]),
                            "the test's start" if baseline is not None
                            else "the test's end"))
-            text.extend(_format_lines(result["lines"], self.rootpath))
+            text.extend(_format_lines(result["lines"], self.rootpath, mark))
         else:
             text.append("(no line sampled: the peak came and went between "
                         "two samples, e.g. one large block freed at once)")
         return "\n".join(text)
 
-    def _leak_failure(self, leaks, growth):
+    def _leak_failure(self, leaks, growth, sample_bytes):
         limit, filter_fn = leaks
         over = {}
         for (filename, lineno), size in growth.items():
@@ -410,9 +473,10 @@ class Tracer:
             return None
         lines = _top(over, len(over))
         text = ["Test was allowed to leak %s per line but %d line%s leaked "
-                "more:" % (format_size(limit), len(lines),
-                           "" if len(lines) == 1 else "s")]
-        text.extend(_format_lines(lines, self.rootpath))
+                "more%s:" % (format_size(limit), len(lines),
+                             "" if len(lines) == 1 else "s",
+                             _estimates_note([sample_bytes]))]
+        text.extend(_format_lines(lines, self.rootpath, _mark(sample_bytes)))
         return "\n".join(text)
 
     @pytest.hookimpl(hookwrapper=True)
@@ -430,7 +494,8 @@ class Tracer:
             # plain data: travels from a pytest-xdist worker to the
             # controller with the report
             report.pytracemalloc = {"peak": result["peak"],
-                                    "lines": result["lines"]}
+                                    "lines": result["lines"],
+                                    "sample_bytes": result["sample_bytes"]}
         if not failures:
             return
         text = "\n\n".join(failures)
@@ -444,7 +509,8 @@ class Tracer:
         measured = getattr(report, "pytracemalloc", None)
         if report.when == "call" and isinstance(measured, dict):
             self.results.append((measured.get("peak", 0), report.nodeid,
-                                 measured.get("lines", [])))
+                                 measured.get("lines", []),
+                                 measured.get("sample_bytes")))
 
     def pytest_terminal_summary(self, terminalreporter):
         if not self.top or not self.results:
@@ -453,13 +519,15 @@ class Tracer:
         ranked = ranked[:self.top]
         writer = terminalreporter
         writer.write_sep("=", "pytracemalloc: %d test%s with the highest "
-                              "traced peak" % (len(ranked),
-                                               "" if len(ranked) == 1
-                                               else "s"))
-        for rank, (peak, nodeid, lines) in enumerate(ranked, 1):
-            writer.write_line("%d. %s: peak %s" % (rank, nodeid,
-                                                   format_size(peak)))
-            for line in _format_lines(lines, self.rootpath):
+                              "traced peak%s"
+                         % (len(ranked), "" if len(ranked) == 1 else "s",
+                            _estimates_note(r[3] for r in ranked)))
+        for rank, (peak, nodeid, lines, sample_bytes) in enumerate(ranked,
+                                                                   1):
+            mark = _mark(sample_bytes)
+            writer.write_line("%d. %s: peak %s%s" % (rank, nodeid, mark,
+                                                     format_size(peak)))
+            for line in _format_lines(lines, self.rootpath, mark):
                 writer.write_line(line)
 
     def pytest_unconfigure(self, config):

@@ -27,25 +27,6 @@ Unset or empty: exact mode.  The start-up line then says
 import os
 import sys
 
-_SUFFIXES = {"": 1, "K": 1 << 10, "KIB": 1 << 10, "M": 1 << 20,
-             "MIB": 1 << 20, "G": 1 << 30, "GIB": 1 << 30}
-
-
-def parse_sample_bytes(text):
-    """'512K' -> 524288, '4096' -> 4096; None for an empty value;
-    ValueError for anything else."""
-    text = text.strip()
-    if not text:
-        return None
-    digits = text.rstrip("KMGIBkmgib")
-    suffix = text[len(digits):].upper()
-    if not digits.isdigit() or suffix not in _SUFFIXES:
-        raise ValueError(text)
-    value = int(digits) * _SUFFIXES[suffix]
-    if value < 1:
-        raise ValueError(text)
-    return value
-
 
 def start_from_environment(environ=os.environ):
     """Enable tracing as PYTRACEMALLOC says; return the depth used, or
@@ -69,16 +50,16 @@ def start_from_environment(environ=os.environ):
             "frames from 1 to %d; running untraced\n"
             % (value, _tracemalloc.MAX_NFRAME))
         return None
-    sample_text = environ.get("PYTRACEMALLOC_SAMPLE_BYTES", "")
+    from pytracemalloc._sample_bytes import ENV, SYNTAX, parse_sample_bytes
+    sample_text = environ.get(ENV, "")
     try:
         sample_bytes = parse_sample_bytes(sample_text)
         import pytracemalloc  # registers the exit hook
         pytracemalloc.enable(nframe, sample_bytes=sample_bytes)
     except ValueError:
         sys.stderr.write(
-            "pytracemalloc: ignoring PYTRACEMALLOC_SAMPLE_BYTES=%r: expected "
-            "a number of bytes such as 524288 or 512K; running untraced\n"
-            % (sample_text,))
+            "pytracemalloc: ignoring %s=%r: expected %s; running untraced\n"
+            % (ENV, sample_text, SYNTAX))
         return None
     if environ.get("PYTRACEMALLOC_RUN_DIR"):
         # A child of `python -m pytracemalloc run`: it records its own

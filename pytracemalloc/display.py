@@ -110,12 +110,17 @@ def _is_estimate(snapshot):
     return getattr(snapshot, "sample_bytes", None) is not None
 
 
+def sampling_text(sample_bytes):
+    """'one byte in 512 KiB': the sampled mode of N = ``sample_bytes``."""
+    return "one byte in %s" % format_size(sample_bytes)
+
+
 def _sampling_note(snapshot, reference):
     """'one byte in 512 KiB', or what each side sampled when they differ."""
     def one(item):
         if not _is_estimate(item):
             return "exact"
-        return "one byte in %s" % format_size(item.sample_bytes)
+        return sampling_text(item.sample_bytes)
     mine = one(snapshot)
     if reference is None or one(reference) == mine:
         return mine

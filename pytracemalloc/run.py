@@ -25,6 +25,10 @@ Run a Python program traced from its first line; exit with its status.
 
 options:
   --nframe N          frames kept per traceback (default: 1)
+  --sample-bytes N    sampled mode, one allocated byte in N on average (N in
+                      bytes, or with a suffix K, M or G: 512K), here and in
+                      the children; the figures are estimates, marked ~
+                      (default: exact mode)
   --snapshot-every S  also write a snapshot every S seconds (default: only
                       one at exit)
   -o, --output DIR    directory of the snapshot files (default: a new
@@ -45,6 +49,7 @@ with: python -m pytracemalloc -l DIR/*.snapshot
 ENV_NFRAME = "PYTRACEMALLOC"
 ENV_DIR = "PYTRACEMALLOC_RUN_DIR"
 ENV_EVERY = "PYTRACEMALLOC_RUN_EVERY"
+# (and pytracemalloc._sample_bytes.ENV, the N of the sampled mode)
 
 PROG = "python -m pytracemalloc run"
 
@@ -60,6 +65,7 @@ class UsageError(Exception):
 
 class Options:
     nframe = 1
+    sample_bytes = None   # exact mode
     every = None
     output = None
     top = 10
@@ -93,6 +99,19 @@ def _seconds_option(name, text):
     return value
 
 
+def _sample_bytes_option(name, text):
+    from pytracemalloc._sample_bytes import SYNTAX, parse_sample_bytes
+    try:
+        value = parse_sample_bytes(text)
+    except ValueError as exc:
+        raise UsageError("%s: %s" % (name, exc))
+    if value is None:
+        # empty means exact mode in the environment, but an option given
+        # without a value is a mistake
+        raise UsageError("%s: expected %s, got %r" % (name, SYNTAX, text))
+    return value
+
+
 def parse_args(argv):
     """Options from ``argv`` (after ``run``).  Options stop at the script,
     at ``-m MODULE`` or ``-c CODE``: what follows is the program's."""
@@ -103,8 +122,8 @@ def parse_args(argv):
     options = Options()
     argv = list(argv)
     i = 0
-    with_value = {"--nframe", "--snapshot-every", "-o", "--output", "--top",
-                  "--html"}
+    with_value = {"--nframe", "--sample-bytes", "--snapshot-every", "-o",
+                  "--output", "--top", "--html"}
     while i < len(argv):
         arg = argv[i]
         if arg in ("-h", "--help"):
@@ -139,6 +158,8 @@ def parse_args(argv):
             value = argv[i]
         if name == "--nframe":
             options.nframe = _int_option(name, value, 1, MAX_NFRAME)
+        elif name == "--sample-bytes":
+            options.sample_bytes = _sample_bytes_option(name, value)
         elif name == "--snapshot-every":
             options.every = _seconds_option(name, value)
         elif name in ("-o", "--output"):
@@ -507,10 +528,18 @@ def main(argv=None):
         # Started with PYTRACEMALLOC set: restart at the depth asked here.
         pytracemalloc.disable()
     os.environ[ENV_NFRAME] = str(options.nframe)
+    from pytracemalloc._sample_bytes import ENV as ENV_SAMPLE_BYTES
+    if options.sample_bytes is None:
+        # exact mode, whatever the environment this run was started with
+        os.environ.pop(ENV_SAMPLE_BYTES, None)
+    else:
+        os.environ[ENV_SAMPLE_BYTES] = str(options.sample_bytes)
     os.environ[ENV_DIR] = options.output
     os.environ[ENV_EVERY] = repr(options.every) if options.every else ""
-    sys.stderr.write("pytracemalloc: writing snapshots into %s\n"
-                     % options.output)
+    sampled = ("" if options.sample_bytes is None
+               else " (sampled: one byte in %d)" % options.sample_bytes)
+    sys.stderr.write("pytracemalloc: writing snapshots into %s%s\n"
+                     % (options.output, sampled))
     if not _startup_hook_installed():
         sys.stderr.write("pytracemalloc: warning: pytracemalloc-startup.pth "
                          "is not installed in site-packages: children that "
@@ -524,7 +553,8 @@ def main(argv=None):
     recorder = Recorder(options.output, options.every)
     recorder.is_main = True
     try:
-        pytracemalloc.enable(options.nframe)
+        pytracemalloc.enable(options.nframe,
+                             sample_bytes=options.sample_bytes)
     except Exception as exc:
         sys.stderr.write("%s: error: cannot start tracing: %s\n"
                          % (PROG, exc))

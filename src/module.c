@@ -1673,5 +1673,16 @@ PyInit__tracemalloc(void)
         Py_DECREF(module);
         return NULL;
     }
+    /* The bound of enable()'s sample_bytes, so that the parsers of
+       PYTRACEMALLOC_SAMPLE_BYTES and of the tools' options refuse a value
+       before tracing starts. */
+    PyObject *max_sample = PyLong_FromSize_t(MAX_SAMPLE_BYTES);
+    if (max_sample == NULL ||
+        PyModule_AddObjectRef(module, "MAX_SAMPLE_BYTES", max_sample) < 0) {
+        Py_XDECREF(max_sample);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_DECREF(max_sample);
     return module;
 }

@@ -188,6 +188,9 @@ def test_the_summary_lists_the_top_tests_by_peak_with_their_lines(pt):
         "*3 passed*",
     ])
     assert "test_1mb: peak" not in result.stdout.str()
+    # exact mode: no figure is marked as an estimate
+    assert "estimate" not in result.stdout.str()
+    assert "~" not in result.stdout.str()
 
 
 def test_top_zero_hides_the_summary(pt):
@@ -243,13 +246,18 @@ def test_a_bad_size_fails_the_test_with_a_clear_message(pt):
     result.stdout.fnmatch_lines(["*invalid memory size '24 parsecs'*"])
 
 
-def test_a_bad_ini_limit_is_a_usage_error(pt):
+@pytest.mark.parametrize("setting, message", [
+    ("pytracemalloc_limit_memory = lots",
+     "*pytracemalloc_limit_memory: invalid memory size 'lots'*"),
+    ("pytracemalloc_sample_bytes = 1.5M",
+     "*pytracemalloc_sample_bytes*expected a number of bytes*'1.5M'*"),
+])
+def test_a_bad_ini_setting_is_a_usage_error(pt, setting, message):
     pt.makepyfile(test_a="def test_a():\n    pass\n")
-    pt.makeini("[pytest]\npytracemalloc_limit_memory = lots\n")
+    pt.makeini("[pytest]\n%s\n" % setting)
     result = run(pt, "--pytracemalloc")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*pytracemalloc_limit_memory: invalid "
-                                 "memory size 'lots'*"])
+    result.stderr.fnmatch_lines([message])
 
 
 def test_a_test_that_stops_tracing_is_reported_not_crashed(pt):
@@ -325,7 +333,10 @@ def test_the_entry_point_is_declared():
 
 @pytest.mark.parametrize("option", ["--pytracemalloc-top=many",
                                     "--pytracemalloc-lines=-2",
-                                    "--pytracemalloc-nframe=0"])
+                                    "--pytracemalloc-nframe=0",
+                                    "--pytracemalloc-sample-bytes=0",
+                                    "--pytracemalloc-sample-bytes=-4096",
+                                    "--pytracemalloc-sample-bytes=lots"])
 def test_bad_numbers_are_usage_errors(pt, option):
     pt.makepyfile(test_a="def test_a():\n    pass\n")
     result = run(pt, "--pytracemalloc", option)
@@ -342,3 +353,80 @@ def test_more_frames_are_kept_when_asked(pt):
     """)
     run(pt, "--pytracemalloc", "--pytracemalloc-nframe=4").assert_outcomes(
         passed=1)
+
+
+# --- sampled mode ----------------------------------------------------------
+
+SAMPLED_TESTS = TESTS + """\
+
+import pytracemalloc
+
+def test_runs_sampled():
+    assert pytracemalloc.get_sample_bytes() == 4096
+"""
+
+
+def test_sampled_mode_marks_the_figures_and_the_limits_as_estimates(pt):
+    # GIVEN tests over and under their limits, a leaking one, and one that
+    # checks the engine's mode
+    pt.makepyfile(test_limits=SAMPLED_TESTS)
+    # WHEN they run with the plugin in sampled mode, N = 4096
+    result = run(pt, "--pytracemalloc", "--pytracemalloc-sample-bytes=4096",
+                 "-rA")
+    # THEN the tests ran sampled and the limits still hold: the same ones
+    # fail (30 MB against 10 MB, 3 MB against 1 MB are far beyond the
+    # sampling error), each failure saying it compared an estimate
+    result.assert_outcomes(passed=3, failed=3)
+    out = result.stdout.str()
+    assert "PASSED test_limits.py::test_runs_sampled" in out
+    assert "PASSED test_limits.py::test_under" in out
+    result.stdout.fnmatch_lines([
+        "pytracemalloc: tracing each test, 1 frame (estimates: sampled, one "
+        "byte in 4096 B)",
+    ])
+    result.stdout.fnmatch_lines([
+        "*_ test_over _*",
+        "Test was limited to 10.0 MiB but its traced peak was ~* MiB (an "
+        "estimate: sampled, one byte in 4096 B)",
+        "Top lines at the highest sample (~*",
+        "*~* MiB  test_limits.py:8",
+    ])
+    result.stdout.fnmatch_lines([
+        "*_ test_leaks _*",
+        "Test was allowed to leak 1.0 MiB per line but 1 line leaked more "
+        "(estimates: sampled, one byte in 4096 B):",
+        "*~* MiB  test_limits.py:16",
+    ])
+    # AND the summary marks every peak and line as an estimate
+    result.stdout.fnmatch_lines([
+        "*= pytracemalloc: 5 tests with the highest traced peak (estimates: "
+        "sampled, one byte in 4096 B) =*",
+        "1. test_limits.py::test_* peak ~*MiB",
+    ])
+    peaks = [line for line in out.splitlines() if ": peak " in line]
+    assert len(peaks) == 5 and all(": peak ~" in p for p in peaks), peaks
+    peak = float(out.split("test_over _")[1].split("peak was ~")[1].split()[0])
+    assert 25 < peak < 40
+
+
+def test_the_ini_sample_bytes_applies_and_the_option_overrides_it(
+        pt, monkeypatch):
+    pt.makepyfile(test_mode="""
+        import os
+        import pytracemalloc
+
+        def test_mode():
+            assert pytracemalloc.get_sample_bytes() == int(
+                os.environ["EXPECTED_SAMPLE_BYTES"])
+    """)
+    pt.makeini("[pytest]\npytracemalloc_sample_bytes = 4K\n")
+    # GIVEN the ini setting WHEN run THEN the tests run sampled with its N
+    monkeypatch.setenv("EXPECTED_SAMPLE_BYTES", "4096")
+    result = run(pt, "--pytracemalloc")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*(estimates: sampled, one byte in "
+                                 "4096 B)*"])
+    # AND the command line wins over it
+    monkeypatch.setenv("EXPECTED_SAMPLE_BYTES", "8192")
+    run(pt, "--pytracemalloc",
+        "--pytracemalloc-sample-bytes=8K").assert_outcomes(passed=1)

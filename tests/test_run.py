@@ -2,6 +2,7 @@
 exit status, its children, and the dispatch of the subcommands."""
 
 import glob
+import json
 import os
 import signal
 import subprocess
@@ -28,7 +29,7 @@ def child_env():
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
     for name in ("PYTRACEMALLOC", "PYTRACEMALLOC_RUN_DIR",
-                 "PYTRACEMALLOC_RUN_EVERY"):
+                 "PYTRACEMALLOC_RUN_EVERY", "PYTRACEMALLOC_SAMPLE_BYTES"):
         env.pop(name, None)
     return env
 
@@ -353,6 +354,14 @@ def test_the_html_report_is_written_at_exit_when_the_command_exists(
     (["--bogus", "x.py"], "unknown option --bogus"),
     (["-m"], "expected one argument"),
     (["missing.py"], "can't open file"),
+    (["--sample-bytes", "0", "x.py"], "--sample-bytes: expected a number of "
+                                      "bytes"),
+    (["--sample-bytes", "-4096", "x.py"], "--sample-bytes: expected"),
+    (["--sample-bytes", "lots", "x.py"], "--sample-bytes: expected"),
+    (["--sample-bytes", "1.5M", "x.py"], "--sample-bytes: expected"),
+    (["--sample-bytes=", "x.py"], "--sample-bytes: expected"),
+    (["--sample-bytes", "300000G", "x.py"], "from 1 to 281474976710656"),
+    (["--sample-bytes"], "argument --sample-bytes: expected one argument"),
 ])
 def test_bad_usage_is_one_clear_line_and_status_2(tmp_path, args, message):
     result = run(tmp_path, "run", *args)
@@ -365,6 +374,7 @@ def test_help(tmp_path):
     result = run(tmp_path, "run", "--help")
     assert result.returncode == 0
     assert "--snapshot-every" in result.stdout
+    assert "--sample-bytes N" in result.stdout
     top = run(tmp_path, "--help")
     assert top.returncode == 0
     assert "run [options]" in top.stdout and "FILE" in top.stdout
@@ -432,3 +442,91 @@ subprocess.run([sys.executable, "-m", "pytracemalloc", "run", "--top=0",
     [inner] = snapshots(tmp_path / "inner-out")
     assert line_size(Snapshot.load(inner), tmp_path / "inner.py", 2) > 0
     assert line_size(Snapshot.load(outer), tmp_path / "inner.py", 2) == 0
+
+
+# --- sampled mode ----------------------------------------------------------
+
+# 20000 blocks of about 1000 bytes held on line 2, about 20 MB: with
+# N = 4096 a block is kept with probability 0.22, so the line's estimate
+# rests on some 4000 samples (a relative error near 1.5 %).  With "child" the
+# program runs itself once more in a subprocess, which holds the same.
+SAMPLED = """\
+import subprocess, sys
+KEEP = [bytes(1000) for _ in range(20000)]   # line 2
+if sys.argv[1:] == ["parent"]:
+    subprocess.run([sys.executable, __file__, "child"], check=True,
+                   timeout=60)
+    print(__import__("os").getpid())
+"""
+SAMPLED_TRUTH = 20000 * 1000
+
+
+def final_snapshots(directory):
+    return {s.pid: s for s in map(Snapshot.load,
+                                  snapshots(directory, "*-final.snapshot"))}
+
+
+def test_sample_bytes_samples_the_program_and_its_children(tmp_path):
+    from pytracemalloc import run as run_module
+    if not run_module._startup_hook_installed():
+        pytest.skip("pytracemalloc-startup.pth is not in site-packages: "
+                    "children that start a new interpreter are not traced")
+    # GIVEN a program holding about 20 MB on line 2, whose subprocess child
+    # holds as much
+    script = write(tmp_path, "prog.py", SAMPLED)
+    # WHEN it runs under `run --sample-bytes 4096`, with the top line and
+    # the HTML report
+    result = run(tmp_path, "run", "--sample-bytes", "4096", "--top", "1",
+                 "-o", "out", "--html", "report.html", "prog.py", "parent")
+    assert result.returncode == 0, result.stderr
+    parent = int(result.stdout.split()[-1])
+    # THEN both processes wrote a final snapshot that records N
+    loaded = final_snapshots(tmp_path / "out")
+    assert parent in loaded and len(loaded) == 2, sorted(loaded)
+    assert [s.sample_bytes for s in loaded.values()] == [4096, 4096]
+    # AND each one's estimate of line 2 is near the truth (15 %: about
+    # 10 standard errors)
+    for pid, snapshot in loaded.items():
+        estimate = line_size(snapshot, script, 2)
+        assert abs(estimate - SAMPLED_TRUTH) <= 0.15 * SAMPLED_TRUTH, \
+            (pid, estimate)
+    # AND the top lines on stderr are marked as estimates
+    assert "(sampled: one byte in 4096)" in result.stderr
+    assert ("Top 1 allocations per file and line (estimates: sampled, one "
+            "byte in 4096 B)") in result.stderr
+    [first] = [line for line in result.stderr.splitlines()
+               if line.startswith("#1:")]
+    assert "prog.py:2: size=~" in first
+    # AND the HTML report got N for every snapshot (its page marks the
+    # figures "~" from it: test_report.py)
+    html = (tmp_path / "report.html").read_text()
+    meta = html.split('<script type="application/json" id="report-meta">'
+                      )[1].split("</script>")[0]
+    assert [s["sample_bytes"] for s in json.loads(meta)["snapshots"]] == \
+        [4096, 4096]
+
+
+def test_without_sample_bytes_run_is_exact_even_in_a_sampled_environment(
+        tmp_path):
+    from pytracemalloc import run as run_module
+    if not run_module._startup_hook_installed():
+        pytest.skip("pytracemalloc-startup.pth is not in site-packages: "
+                    "children that start a new interpreter are not traced")
+    # GIVEN the same program, and PYTRACEMALLOC_SAMPLE_BYTES in the
+    # environment `run` starts in (a run inside a sampled program)
+    script = write(tmp_path, "prog.py", SAMPLED)
+    env = child_env()
+    env["PYTRACEMALLOC_SAMPLE_BYTES"] = "4096"
+    # WHEN it runs under `run` without --sample-bytes
+    result = subprocess.run(
+        [sys.executable, "-m", "pytracemalloc", "run", "--top", "0", "-o",
+         "out", "prog.py", "parent"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    # THEN the program and its child trace in exact mode
+    loaded = final_snapshots(tmp_path / "out")
+    assert len(loaded) == 2, sorted(loaded)
+    assert [s.sample_bytes for s in loaded.values()] == [None, None]
+    assert all(line_size(s, script, 2) >= SAMPLED_TRUTH
+               for s in loaded.values())
+    assert "sampled" not in result.stderr
