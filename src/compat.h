@@ -147,6 +147,19 @@ compat_previous_frame(compat_frame *frame)
     return compat_first_complete(frame->previous);
 }
 
+/* The frame's instruction pointer, as stored (the last instruction run
+   before 3.13, the next one from 3.13 on): with the code object, it tells
+   which code unit the frame is at, without the arithmetic of LASTI. */
+static inline const void *
+compat_frame_instr(compat_frame *frame)
+{
+#  if PY_VERSION_HEX >= 0x030D0000
+    return frame->instr_ptr;
+#  else
+    return frame->prev_instr;
+#  endif
+}
+
 /* Index of the code unit the frame is executing (stdlib's "lasti"); -1 for
    a frame that has not executed any instruction yet. */
 static inline int

@@ -14,16 +14,39 @@ static uint32_t unknown_site;            /* sites lock */
    Set once at init; the allocator it points to is written with the GIL. */
 static const PyMemAllocatorEx *extra_allocator;
 
-/* Traceback buffers.  The GIL paths alternate between two, so that a
-   traceback identical to the previous one (allocations in a loop) reuses
-   its site without locking or hashing; both, and the previous traceback's
-   length and site, are guarded by the GIL.  The RAW path without the GIL
-   has its own, guarded by the raw lock. */
-static uint32_t gil_frame_buffers[2][FRAMES_MAX_NFRAME];
-static int gil_buffer_in_use;
-static uint32_t previous_nframe;
-static uint32_t previous_site;
+/* Traceback buffers: one for the GIL paths (guarded by the GIL), one for
+   the RAW path without the GIL (guarded by the raw lock). */
+static uint32_t gil_frame_buffer[FRAMES_MAX_NFRAME];
 static uint32_t raw_frame_buffer[FRAMES_MAX_NFRAME];
+
+/* The last traceback captured with the caches (nframe > 1), depth by
+   depth: the code object and instruction pointer of the frame at that
+   depth, and its frame id.  A frame found as it was (same code, same
+   instruction: a caller waiting in the same call) has the same id, so a
+   deep stack costs a few loads a frame, and a traceback found whole as it
+   was is the previous site, with no hashing.  Entries name only code
+   objects that carry a cache, so that free_code_cache() clears them before
+   the address can be reused.  The GIL. */
+#define MEMO_DEPTH 128
+typedef struct {
+    PyCodeObject *code;
+    const void *instr;
+    uint32_t id;
+} depth_entry;
+static depth_entry depth_memo[MEMO_DEPTH];
+static uint32_t memo_nframe; /* depth of the last capture; 0: none */
+static uint32_t memo_site;
+
+/* Recent tracebacks by hash (the GIL): a traceback seen lately finds its
+   site with no lock and no probe of the sites table.  The site's own
+   frames confirm a match: site records never move and their frames never
+   change until sites_reset(), which frames_drop_caches() precedes. */
+#define RECENT_BITS 10
+typedef struct {
+    uint64_t hash;
+    uint32_t site;
+} recent_entry;
+static recent_entry recent_sites[1u << RECENT_BITS];
 
 /* Bytes of a cache's line array (one int per code unit, at least one). */
 static size_t
@@ -76,6 +99,12 @@ free_code_cache(void *data)
         return;
     }
     unlink_cache(cache);
+    /* The code's address may be reused by a new code object. */
+    for (int depth = 0; depth < MEMO_DEPTH; depth++) {
+        if (depth_memo[depth].code == cache->code) {
+            depth_memo[depth].code = NULL;
+        }
+    }
     free_cache(cache);
 }
 
@@ -129,7 +158,9 @@ frames_drop_caches(void)
     sites_lock();
     unknown_site = 0;
     sites_unlock();
-    previous_nframe = 0;
+    memset(depth_memo, 0, sizeof(depth_memo));
+    memo_nframe = 0;
+    memset(recent_sites, 0, sizeof(recent_sites));
 }
 
 /* ---- reading immutable code data ---------------------------------------- */
@@ -400,16 +431,21 @@ intern_cached_frame(code_cache *cache, int unit)
     return id;
 }
 
-/* Frame id of a frame, through the code cache (nframe > 1 mode). */
-static inline uint32_t
-cached_frame_id(compat_frame *frame)
+/* Frame id of a frame through its code's cache (nframe > 1 mode); *cached
+   tells whether the code carries a cache (only then may the id be
+   memoized: see depth_memo).  Out of line: the walk's memo usually
+   answers. */
+static __attribute__((noinline)) uint32_t
+frame_id_via_cache(compat_frame *frame, int *cached)
 {
     PyCodeObject *code = compat_frame_code(frame);
     code_cache *cache = get_cache(code);
     if (cache == NULL) {
+        *cached = 0;
         uint32_t filename_id = intern_code_filename(code);
         return intern_frame_of(filename_id, code, compat_frame_lasti(frame));
     }
+    *cached = 1;
     uint32_t slot = frames_cache_slot(cache, frame);
     uint32_t id = cache->ids[slot];
     if (id == 0) {
@@ -446,6 +482,114 @@ single_frame_site(compat_frame *frame)
     return id;
 }
 
+static inline size_t
+recent_slot(uint64_t hash)
+{
+    return (size_t)((hash * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - RECENT_BITS));
+}
+
+/* Whether a site (of this GIL path: published before we got its id) holds
+   exactly this traceback of domain 0. */
+static int
+site_holds(uint32_t site_id, const uint32_t *ids, uint32_t nframe)
+{
+    const tm_site *site = site_get(site_id);
+    if (site->nframe != nframe || site->domain != 0) {
+        return 0;
+    }
+    for (uint32_t i = 0; i < nframe; i++) {
+        if (site->frames[i] != ids[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A frame the depth memo did not know: its id through the cache, and the
+   memo's entry for its depth.  Out of line, so that the memo's hit path
+   keeps nothing for it. */
+static __attribute__((noinline)) uint32_t
+memo_miss(compat_frame *frame, depth_entry *entry)
+{
+    int cached;
+    uint32_t id = frame_id_via_cache(frame, &cached);
+    entry->code = cached && id != 0 ? compat_frame_code(frame) : NULL;
+    entry->instr = compat_frame_instr(frame);
+    entry->id = id;
+    return id;
+}
+
+/* The traceback of a GIL path (caches used), nframe > 1. */
+static uint32_t
+capture_with_caches(compat_frame *frame, uint32_t limit)
+{
+    uint32_t *buffer = gil_frame_buffer;
+    uint32_t nframe = 0;
+    int as_before = 1;
+    uint32_t memo_limit = limit < MEMO_DEPTH ? limit : MEMO_DEPTH;
+    for (; frame != NULL && nframe < memo_limit;
+         frame = compat_previous_frame(frame)) {
+        depth_entry *entry = &depth_memo[nframe];
+        uint32_t id;
+        if (entry->code == compat_frame_code(frame) &&
+            entry->instr == compat_frame_instr(frame)) {
+            id = entry->id;
+        }
+        else {
+            id = memo_miss(frame, entry);
+            as_before = 0;
+        }
+        if (id == 0) {
+            memo_nframe = 0;
+            return 0;
+        }
+        buffer[nframe++] = id;
+    }
+    if (frame != NULL && nframe < limit) {
+        /* Deeper than the memo: plain cache lookups. */
+        as_before = 0;
+        for (; frame != NULL && nframe < limit;
+             frame = compat_previous_frame(frame)) {
+            int cached;
+            uint32_t id = frame_id_via_cache(frame, &cached);
+            if (id == 0) {
+                memo_nframe = 0;
+                return 0;
+            }
+            buffer[nframe++] = id;
+        }
+    }
+    if (as_before && nframe == memo_nframe) {
+        return memo_site;
+    }
+    uint64_t hash = UINT64_C(0xCBF29CE484222325);
+    for (uint32_t i = 0; i < nframe; i++) {
+        hash = (hash ^ buffer[i]) * UINT64_C(0x100000001B3);
+    }
+    recent_entry *recent = &recent_sites[recent_slot(hash)];
+    uint32_t site;
+    if (recent->site != 0 && recent->hash == hash &&
+        site_holds(recent->site, buffer, nframe)) {
+        site = recent->site;
+    }
+    else {
+        sites_lock();
+        site = sites_intern_traceback(buffer, nframe);
+        sites_unlock();
+        if (site == 0) {
+            memo_nframe = 0;
+            return 0;
+        }
+        recent->hash = hash;
+        recent->site = site;
+    }
+    /* The memo's entries 0..nframe-1 now describe this traceback (a
+       deeper one is never "as before": see as_before above). */
+    memo_nframe = nframe;
+    memo_site = site;
+    return site;
+}
+
 uint32_t
 frames_capture_site(PyThreadState *tstate, int use_caches)
 {
@@ -454,34 +598,22 @@ frames_capture_site(PyThreadState *tstate, int use_caches)
         return get_unknown_site();
     }
     int limit = frames_nframe;
-    if (limit == 1 && use_caches) {
-        return single_frame_site(frame);
+    if (use_caches) {
+        return limit == 1 ? single_frame_site(frame)
+                          : capture_with_caches(frame, (uint32_t)limit);
     }
-    uint32_t *buffer =
-        use_caches ? gil_frame_buffers[gil_buffer_in_use] : raw_frame_buffer;
+    uint32_t *buffer = raw_frame_buffer;
     uint32_t nframe = 0;
     for (; frame != NULL && nframe < (uint32_t)limit;
          frame = compat_previous_frame(frame)) {
-        uint32_t id =
-            use_caches ? cached_frame_id(frame) : uncached_frame_id(frame);
+        uint32_t id = uncached_frame_id(frame);
         if (id == 0) {
             return 0;
         }
         buffer[nframe++] = id;
     }
-    if (use_caches && nframe == previous_nframe &&
-        memcmp(buffer, gil_frame_buffers[!gil_buffer_in_use],
-               nframe * sizeof(uint32_t)) == 0) {
-        return previous_site;
-    }
     sites_lock();
     uint32_t site = sites_intern_traceback(buffer, nframe);
     sites_unlock();
-    if (use_caches && site != 0) {
-        previous_nframe = nframe;
-        previous_site = site;
-        gil_buffer_in_use = !gil_buffer_in_use;
-    }
     return site;
 }
-

@@ -200,7 +200,8 @@ record_in_main(PyThreadState *tstate, void *ptr, size_t size)
 {
     last_recorded_block = (uintptr_t)ptr;
     uint32_t site = frames_capture_site_with_gil(tstate);
-    if (site == 0 || traces_add(&gil_table, (uintptr_t)ptr, size, site) < 0) {
+    if (site == 0 || traces_add_to(&gil_table, TRACES_GIL, (uintptr_t)ptr,
+                                   size, site) < 0) {
         count_untraced();
     }
     timer_tick();
@@ -239,7 +240,7 @@ record_elsewhere(PyThreadState *tstate, void *ptr, size_t size)
     record_locked(tstate, ptr, size, owner);
 }
 
-static void
+static inline __attribute__((always_inline)) void
 record_gil_block(void *ptr, size_t size)
 {
     PyThreadState *tstate = compat_tstate_gil_known();
@@ -304,7 +305,8 @@ forget_gil_block(void *ptr)
     PyThreadState *tstate = compat_tstate_gil_known();
     int context = gil_context(tstate);
     if (context == IN_MAIN) {
-        if (!traces_remove(&gil_table, (uintptr_t)ptr, NULL, NULL) &&
+        if (!traces_remove_from(&gil_table, TRACES_GIL, (uintptr_t)ptr, NULL,
+                                NULL) &&
             atomic_load_explicit(&foreign_blocks, memory_order_relaxed)) {
             forget_locked(ptr);
         }

@@ -3,74 +3,25 @@
 #include "sampling.h"
 #include "sites.h"
 
-#define SIZE_IN_SIDE_MAP UINT32_MAX
-#define PARKED_SITE 0
 
-/* The tables register here so that the current total and the peak can be
-   computed from either side.  Written once at init; until then a kind
-   points to an empty table, so that no reader needs a NULL test. */
-static trace_table unregistered;
-_Static_assert(TRACES_KINDS == 3, "one &unregistered per kind");
-static trace_table *tables[TRACES_KINDS] = {&unregistered, &unregistered,
-                                            &unregistered};
-/* The peak as seen by each side, each written by one side only (under its
-   lock or the GIL), so a plain store does: no compare-and-swap on the path
-   of every allocation of a growing heap.  The peak is the larger of the
-   two. */
-static atomic_size_t peak_seen[2];
-
-/* Which side of the peak a table's writer keeps: 0 the GIL, 1 the raw
-   lock. */
-static inline int
-lock_side(const trace_table *table)
-{
-    return table->kind == TRACES_GIL ? 0 : 1;
-}
+atomic_size_t traces_totals[TRACES_KINDS];
+atomic_size_t traces_peak_seen[2];
 
 int
 traces_init(trace_table *table, int kind)
 {
     table->kind = kind;
-    atomic_init(&table->total_size, 0);
-    tables[kind] = table;
+    atomic_store_explicit(&traces_totals[kind], 0, memory_order_relaxed);
     if (u64map_init(&table->blocks, 1024) < 0) {
         return -1;
     }
     return u64map_init(&table->big_sizes, 16);
 }
 
-static inline void
-add_to_total(trace_table *table, size_t size)
-{
-    /* One writer per table (its lock), so a relaxed load and store do. */
-    size_t mine =
-        atomic_load_explicit(&table->total_size, memory_order_relaxed) + size;
-    atomic_store_explicit(&table->total_size, mine, memory_order_relaxed);
-    /* Every table's total, this one's included (just stored). */
-    size_t current = 0;
-    for (int kind = 0; kind < TRACES_KINDS; kind++) {
-        current += atomic_load_explicit(&tables[kind]->total_size,
-                                        memory_order_relaxed);
-    }
-    atomic_size_t *peak = &peak_seen[lock_side(table)];
-    if (current > atomic_load_explicit(peak, memory_order_relaxed)) {
-        atomic_store_explicit(peak, current, memory_order_relaxed);
-    }
-}
-
-static inline void
-subtract_from_total(trace_table *table, size_t size)
-{
-    size_t mine =
-        atomic_load_explicit(&table->total_size, memory_order_relaxed) - size;
-    atomic_store_explicit(&table->total_size, mine, memory_order_relaxed);
-}
-
-/* Count a block of `size` bytes in (sign +1) or out (-1) of its site and
-   of the table's total, with its weights (sampling.h): the table keeps the
-   true size, the statistics what the block stands for. */
-static inline void
-count_block(trace_table *table, uint32_t site_id, size_t size, int sign)
+/* The weighted form of traces_count_exact, for sampled mode. */
+void
+traces_count_block(trace_table *table, uint32_t site_id, size_t size,
+                   int sign)
 {
     size_t weighted_size, weighted_count;
     double variance;
@@ -84,13 +35,13 @@ count_block(trace_table *table, uint32_t site_id, size_t size, int sign)
         *site_size += weighted_size;
         *site_count += weighted_count;
         *site_variance += variance;
-        add_to_total(table, weighted_size);
+        traces_grow_total(table->kind, weighted_size);
     }
     else {
         *site_size -= weighted_size;
         *site_count -= weighted_count;
         *site_variance -= variance;
-        subtract_from_total(table, weighted_size);
+        traces_shrink_total(table->kind, weighted_size);
     }
 }
 
@@ -100,7 +51,7 @@ static size_t
 unpack_size(trace_table *table, uintptr_t address, uint64_t packed, int forget)
 {
     size_t size = (size_t)(packed >> 32);
-    if (size != SIZE_IN_SIDE_MAP) {
+    if (size != TRACES_SIZE_IN_SIDE_MAP) {
         return size;
     }
     uint64_t big = 0;
@@ -115,8 +66,8 @@ unpack_size(trace_table *table, uintptr_t address, uint64_t packed, int forget)
 }
 
 int
-traces_add(trace_table *table, uintptr_t address, size_t size,
-           uint32_t site_id)
+traces_add_slow(trace_table *table, uintptr_t address, size_t size,
+                uint32_t site_id)
 {
     int was_live;
     u64map_slot *slot = u64map_claim(&table->blocks, address, &was_live);
@@ -130,20 +81,20 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
            its site before reusing the slot. */
         uint64_t old = slot->value;
         size_t old_size = unpack_size(table, address, old, 1);
-        if ((uint32_t)old != PARKED_SITE) {
-            count_block(table, (uint32_t)old, old_size, -1);
+        if ((uint32_t)old != TRACES_PARKED_SITE) {
+            traces_count_block(table, (uint32_t)old, old_size, -1);
         }
     }
     uint64_t packed_size = size;
-    if (size >= SIZE_IN_SIDE_MAP) {
-        packed_size = SIZE_IN_SIDE_MAP;
+    if (size >= TRACES_SIZE_IN_SIDE_MAP) {
+        packed_size = TRACES_SIZE_IN_SIDE_MAP;
         if (u64map_put(&table->big_sizes, address, size) < 0) {
             u64map_kill(&table->blocks, slot);
             return -1;
         }
     }
     slot->value = (packed_size << 32) | site_id;
-    count_block(table, site_id, size, +1);
+    traces_count_block(table, site_id, size, +1);
     if (!was_live && sampling_bytes() != 0) {
         sampling_filter_count(address, +1);
     }
@@ -151,8 +102,8 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
 }
 
 int
-traces_remove(trace_table *table, uintptr_t address, size_t *size,
-              uint32_t *site_id)
+traces_remove_slow(trace_table *table, uintptr_t address, size_t *size,
+                   uint32_t *site_id)
 {
     u64map_slot *slot = u64map_find(&table->blocks, address);
     if (slot == NULL || slot->value == 0) {
@@ -165,10 +116,10 @@ traces_remove(trace_table *table, uintptr_t address, size_t *size,
     }
     size_t block_size = unpack_size(table, address, packed, 1);
     uint32_t block_site = (uint32_t)packed;
-    if (block_site == PARKED_SITE) {
+    if (block_site == TRACES_PARKED_SITE) {
         return 0;
     }
-    count_block(table, block_site, block_size, -1);
+    traces_count_block(table, block_site, block_size, -1);
     if (size != NULL) {
         *size = block_size;
     }
@@ -183,15 +134,15 @@ traces_park(trace_table *table, uintptr_t address)
 {
     u64map_slot *slot = u64map_find(&table->blocks, address);
     if (slot == NULL || slot->value == 0 ||
-        (uint32_t)slot->value == PARKED_SITE) {
+        (uint32_t)slot->value == TRACES_PARKED_SITE) {
         return 0;
     }
     size_t size = unpack_size(table, address, slot->value, 0);
     if (size == 0) {
         return 0; /* a parked empty block would read as a dead entry */
     }
-    count_block(table, (uint32_t)slot->value, size, -1);
-    slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | PARKED_SITE;
+    traces_count_block(table, (uint32_t)slot->value, size, -1);
+    slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | TRACES_PARKED_SITE;
     return 1;
 }
 
@@ -207,11 +158,11 @@ traces_move(trace_table *table, uintptr_t address, uint32_t site_id)
     if (old_site == site_id) {
         return 1;
     }
-    if (old_site != PARKED_SITE) {
-        count_block(table, old_site, size, -1);
+    if (old_site != TRACES_PARKED_SITE) {
+        traces_count_block(table, old_site, size, -1);
     }
     slot->value = (slot->value & ~(uint64_t)UINT32_MAX) | site_id;
-    count_block(table, site_id, size, +1);
+    traces_count_block(table, site_id, size, +1);
     return 1;
 }
 
@@ -228,7 +179,7 @@ traces_lookup(trace_table *table, uintptr_t address, size_t *size,
 {
     u64map_slot *slot = u64map_find(&table->blocks, address);
     if (slot == NULL || slot->value == 0 ||
-        (uint32_t)slot->value == PARKED_SITE) {
+        (uint32_t)slot->value == TRACES_PARKED_SITE) {
         return 0;
     }
     *size = unpack_size(table, address, slot->value, 0);
@@ -241,7 +192,8 @@ traces_reset(trace_table *table)
 {
     u64map_reset(&table->blocks, 1024);
     u64map_reset(&table->big_sizes, 16);
-    atomic_store_explicit(&table->total_size, 0, memory_order_relaxed);
+    atomic_store_explicit(&traces_totals[table->kind], 0,
+                          memory_order_relaxed);
 }
 
 size_t
@@ -253,14 +205,7 @@ traces_count(const trace_table *table)
 size_t
 traces_current(void)
 {
-    size_t total = 0;
-    for (int i = 0; i < TRACES_KINDS; i++) {
-        if (tables[i] != NULL) {
-            total += atomic_load_explicit(&tables[i]->total_size,
-                                          memory_order_relaxed);
-        }
-    }
-    return total;
+    return traces_sum_of_totals();
 }
 
 size_t
@@ -269,7 +214,7 @@ traces_peak(void)
     size_t peak = 0;
     for (int i = 0; i < 2; i++) {
         size_t seen =
-            atomic_load_explicit(&peak_seen[i], memory_order_relaxed);
+            atomic_load_explicit(&traces_peak_seen[i], memory_order_relaxed);
         peak = seen > peak ? seen : peak;
     }
     size_t current = traces_current();
@@ -281,6 +226,6 @@ traces_reset_peak(void)
 {
     size_t current = traces_current();
     for (int i = 0; i < 2; i++) {
-        atomic_store_explicit(&peak_seen[i], current, memory_order_relaxed);
+        atomic_store_explicit(&traces_peak_seen[i], current, memory_order_relaxed);
     }
 }

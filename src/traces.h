@@ -19,6 +19,10 @@
  * - An entry is live (site id >= 1), parked (site 0: kept in a CPython free
  *   list, counted nowhere) or dead (value 0: freed, its key kept so the
  *   address finds its slot again in one probe).
+ * - traces_add and traces_remove are inline for their common case (exact
+ *   mode, a size under 4 GiB, a table with room): a probe and a few
+ *   counter updates.  Everything else goes to the out-of-line *_slow
+ *   forms, which handle every case.
  */
 #ifndef PYTRACEMALLOC_TRACES_H
 #define PYTRACEMALLOC_TRACES_H
@@ -27,7 +31,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sampling.h"
+#include "sites.h"
 #include "u64map.h"
+
+#define TRACES_SIZE_IN_SIDE_MAP UINT32_MAX
+#define TRACES_PARKED_SITE 0
 
 typedef struct {
     u64map blocks;    /* address -> size << 32 | site id */
@@ -35,16 +44,151 @@ typedef struct {
     /* TRACES_GIL: gil_* site counters, the GIL; TRACES_RAW and TRACES_EXT
        (blocks reported by extensions): raw_* counters, the table lock. */
     int kind;
-    atomic_size_t total_size;
 } trace_table;
 
 enum { TRACES_GIL = 0, TRACES_RAW = 1, TRACES_EXT = 2, TRACES_KINDS = 3 };
 
+/* The traced bytes of each table kind (weighted), each written by its
+   table's lock only, so a relaxed load and store do. */
+extern atomic_size_t traces_totals[TRACES_KINDS];
+/* The peak as seen by each side (0: the GIL, 1: the raw lock), each
+   written by one side only, so a plain store does: no compare-and-swap on
+   the path of every allocation of a growing heap.  The peak is the larger
+   of the two. */
+extern atomic_size_t traces_peak_seen[2];
+
 int traces_init(trace_table *table, int kind);
-int traces_add(trace_table *table, uintptr_t address, size_t size,
-               uint32_t site_id);
-int traces_remove(trace_table *table, uintptr_t address, size_t *size,
-                  uint32_t *site_id);
+/* Every case of traces_add / traces_remove (the inline forms' fallback). */
+int traces_add_slow(trace_table *table, uintptr_t address, size_t size,
+                    uint32_t site_id);
+int traces_remove_slow(trace_table *table, uintptr_t address, size_t *size,
+                       uint32_t *site_id);
+/* Count a block of `size` bytes in (sign +1) or out (-1) of its site and
+   of the totals, with its weights (sampling.h). */
+void traces_count_block(trace_table *table, uint32_t site_id, size_t size,
+                        int sign);
+
+static inline size_t
+traces_sum_of_totals(void)
+{
+    _Static_assert(TRACES_KINDS == 3, "a load per kind");
+    return atomic_load_explicit(&traces_totals[0], memory_order_relaxed) +
+           atomic_load_explicit(&traces_totals[1], memory_order_relaxed) +
+           atomic_load_explicit(&traces_totals[2], memory_order_relaxed);
+}
+
+static inline void
+traces_grow_total(int kind, size_t size)
+{
+    size_t mine =
+        atomic_load_explicit(&traces_totals[kind], memory_order_relaxed) +
+        size;
+    atomic_store_explicit(&traces_totals[kind], mine, memory_order_relaxed);
+    size_t current = traces_sum_of_totals();
+    atomic_size_t *peak = &traces_peak_seen[kind == TRACES_GIL ? 0 : 1];
+    if (current > atomic_load_explicit(peak, memory_order_relaxed)) {
+        atomic_store_explicit(peak, current, memory_order_relaxed);
+    }
+}
+
+static inline void
+traces_shrink_total(int kind, size_t size)
+{
+    size_t mine =
+        atomic_load_explicit(&traces_totals[kind], memory_order_relaxed) -
+        size;
+    atomic_store_explicit(&traces_totals[kind], mine, memory_order_relaxed);
+}
+
+/* Exact mode's traces_count_block: a block is its size and one block.
+   `kind` is the table's (a constant where the caller knows it). */
+static inline void
+traces_count_exact(int kind, uint32_t site_id, size_t size, int sign)
+{
+    tm_site *site = site_get(site_id);
+    if (kind == TRACES_GIL) {
+        site->gil_size += sign > 0 ? size : -size;
+        site->gil_count += sign > 0 ? 1 : (size_t)-1;
+    }
+    else {
+        site->raw_size += sign > 0 ? size : -size;
+        site->raw_count += sign > 0 ? 1 : (size_t)-1;
+    }
+    if (sign > 0) {
+        traces_grow_total(kind, size);
+    }
+    else {
+        traces_shrink_total(kind, size);
+    }
+}
+
+/* Forced inline: the compiler would keep one out-of-line copy, a call and
+   a register save on the path of every traced allocation. */
+#define TRACES_HOT static inline __attribute__((always_inline))
+
+/* traces_add for a table of a kind the caller knows (a constant folds
+   the kind's branches away). */
+TRACES_HOT int
+traces_add_to(trace_table *table, int kind, uintptr_t address, size_t size,
+              uint32_t site_id)
+{
+    if (size < TRACES_SIZE_IN_SIDE_MAP && sampling_bytes() == 0 &&
+        u64map_has_room(&table->blocks)) {
+        int was_live;
+        u64map_slot *slot =
+            u64map_claim_with_room(&table->blocks, address, &was_live);
+        if (!was_live) {
+            slot->value = ((uint64_t)size << 32) | site_id;
+            traces_count_exact(kind, site_id, size, +1);
+            return 0;
+        }
+        /* A live entry is left as found: the slow form takes its old block
+           out of its site first. */
+    }
+    return traces_add_slow(table, address, size, site_id);
+}
+
+TRACES_HOT int
+traces_add(trace_table *table, uintptr_t address, size_t size,
+           uint32_t site_id)
+{
+    return traces_add_to(table, table->kind, address, size, site_id);
+}
+
+TRACES_HOT int
+traces_remove_from(trace_table *table, int kind, uintptr_t address,
+                   size_t *size, uint32_t *site_id)
+{
+    if (sampling_bytes() == 0) {
+        u64map_slot *slot = u64map_find(&table->blocks, address);
+        if (slot == NULL || slot->value == 0) {
+            return 0;
+        }
+        uint64_t packed = slot->value;
+        size_t block_size = (size_t)(packed >> 32);
+        uint32_t block_site = (uint32_t)packed;
+        if (block_size != TRACES_SIZE_IN_SIDE_MAP &&
+            block_site != TRACES_PARKED_SITE) {
+            u64map_kill(&table->blocks, slot);
+            traces_count_exact(kind, block_site, block_size, -1);
+            if (size != NULL) {
+                *size = block_size;
+            }
+            if (site_id != NULL) {
+                *site_id = block_site;
+            }
+            return 1;
+        }
+    }
+    return traces_remove_slow(table, address, size, site_id);
+}
+
+TRACES_HOT int
+traces_remove(trace_table *table, uintptr_t address, size_t *size,
+              uint32_t *site_id)
+{
+    return traces_remove_from(table, table->kind, address, size, site_id);
+}
 /* Whether the address is in the table, live or parked. */
 int traces_holds(const trace_table *table, uintptr_t address);
 /* Find a block without removing it; 1 if found. */

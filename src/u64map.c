@@ -32,11 +32,6 @@ allocate_slots(u64map *map, size_t capacity)
     map->slots = slots;
     map->mask = capacity - 1;
     map->shift = 64 - log2_of_power_of_two(capacity);
-    /* Pages from 256K slots (4 MiB, beyond the faster caches), where the
-       table's cache misses cost more than a longer probe. */
-    int big = capacity >= ((size_t)1 << 18);
-    map->region_shift = big ? 12 : 8;
-    map->region_mask = big ? 0xFF : 0xF;
     map->used = 0;
     map->dead = 0;
     return 0;
@@ -48,8 +43,6 @@ u64map_init(u64map *map, size_t capacity)
     map->slots = NULL;
     map->mask = 0;
     map->shift = 64;
-    map->region_shift = 12;
-    map->region_mask = 0;
     map->used = 0;
     map->dead = 0;
     return allocate_slots(map, round_up_capacity(capacity));
@@ -137,7 +130,7 @@ static int
 reserve_one(u64map *map)
 {
     size_t capacity = map->mask + 1;
-    if ((map->used + 1) * 4 <= capacity * 3) {
+    if (u64map_has_room(map)) {
         return 0;
     }
     /* Rebuild at the same size when the dead entries are many (an eighth
@@ -158,33 +151,14 @@ reserve_one(u64map *map)
 u64map_slot *
 u64map_claim(u64map *map, uint64_t key, int *was_live)
 {
-    if ((map->used + 1) * 4 > (map->mask + 1) * 3) {
+    if (!u64map_has_room(map)) {
         /* Full: a present key needs no room, a new one does. */
         u64map_slot *present = u64map_find(map, key);
         if (present == NULL && reserve_one(map) < 0) {
             return NULL;
         }
     }
-    /* One probe: the key's slot, live or dead, or the first empty one. */
-    size_t i = u64map_home(map, key);
-    for (;;) {
-        u64map_slot *slot = &map->slots[i];
-        if (slot->key == key) {
-            *was_live = slot->value != 0;
-            if (!*was_live) {
-                map->dead--;
-            }
-            return slot;
-        }
-        if (slot->key == 0) {
-            slot->key = key;
-            slot->value = 0;
-            map->used++;
-            *was_live = 0;
-            return slot;
-        }
-        i = (i + 1) & map->mask;
-    }
+    return u64map_claim_with_room(map, key, was_live);
 }
 
 int
