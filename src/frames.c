@@ -14,28 +14,40 @@ static uint32_t unknown_site;            /* sites lock */
    Set once at init; the allocator it points to is written with the GIL. */
 static const PyMemAllocatorEx *extra_allocator;
 
-/* Traceback buffers: one for the GIL paths (guarded by the GIL), one for
-   the RAW path without the GIL (guarded by the raw lock). */
-static uint32_t gil_frame_buffer[FRAMES_MAX_NFRAME];
+/* Traceback buffers.  The GIL paths alternate between two, so that a
+   traceback identical to the previous one (allocations in a loop) is
+   recognized while it is read, and reuses its site with no hashing; both,
+   and the previous traceback's length and site, are guarded by the GIL.
+   The RAW path without the GIL has its own, guarded by the raw lock. */
+static uint32_t gil_frame_buffers[2][FRAMES_MAX_NFRAME];
+static int gil_buffer_in_use;
+static uint32_t previous_nframe; /* 0: none */
+static uint32_t previous_site;
 static uint32_t raw_frame_buffer[FRAMES_MAX_NFRAME];
 
-/* The last traceback captured with the caches (nframe > 1), depth by
-   depth: the code object and instruction pointer of the frame at that
-   depth, and its frame id.  A frame found as it was (same code, same
-   instruction: a caller waiting in the same call) has the same id, so a
-   deep stack costs a few loads a frame, and a traceback found whole as it
-   was is the previous site, with no hashing.  Entries name only code
-   objects that carry a cache, so that free_code_cache() clears them before
-   the address can be reused.  The GIL. */
-#define MEMO_DEPTH 128
+/* The frame memo (nframe > 1, the GIL): frame ids by frame address.  A
+   frame found with the code and instruction pointer its entry recorded
+   has the entry's id (the id depends on nothing else), so that the
+   callers of a deep stack, waiting in the same calls, cost a few loads
+   each.  Indexed by the frame's address, not its depth: a call or a return
+   shifts every depth but leaves the callers' frames where they are.
+   Entries name only code objects that carry a cache, so that
+   free_code_cache() clears them before the code's address can be
+   reused. */
+#define MEMO_BITS 10
 typedef struct {
     PyCodeObject *code;
     const void *instr;
     uint32_t id;
-} depth_entry;
-static depth_entry depth_memo[MEMO_DEPTH];
-static uint32_t memo_nframe; /* depth of the last capture; 0: none */
-static uint32_t memo_site;
+} memo_entry;
+static memo_entry frame_memo[1u << MEMO_BITS];
+
+static inline memo_entry *
+memo_entry_of(compat_frame *frame)
+{
+    /* Frames are at least 64 bytes apart on the data stack. */
+    return &frame_memo[((uintptr_t)frame >> 6) & ((1u << MEMO_BITS) - 1)];
+}
 
 /* Recent tracebacks by hash (the GIL): a traceback seen lately finds its
    site with no lock and no probe of the sites table.  The site's own
@@ -100,9 +112,9 @@ free_code_cache(void *data)
     }
     unlink_cache(cache);
     /* The code's address may be reused by a new code object. */
-    for (int depth = 0; depth < MEMO_DEPTH; depth++) {
-        if (depth_memo[depth].code == cache->code) {
-            depth_memo[depth].code = NULL;
+    for (size_t i = 0; i < (1u << MEMO_BITS); i++) {
+        if (frame_memo[i].code == cache->code) {
+            frame_memo[i].code = NULL;
         }
     }
     free_cache(cache);
@@ -158,8 +170,8 @@ frames_drop_caches(void)
     sites_lock();
     unknown_site = 0;
     sites_unlock();
-    memset(depth_memo, 0, sizeof(depth_memo));
-    memo_nframe = 0;
+    memset(frame_memo, 0, sizeof(frame_memo));
+    previous_nframe = 0;
     memset(recent_sites, 0, sizeof(recent_sites));
 }
 
@@ -433,7 +445,7 @@ intern_cached_frame(code_cache *cache, int unit)
 
 /* Frame id of a frame through its code's cache (nframe > 1 mode); *cached
    tells whether the code carries a cache (only then may the id be
-   memoized: see depth_memo).  Out of line: the walk's memo usually
+   memoized: see frame_memo).  Out of line: the walk's memo usually
    answers. */
 static __attribute__((noinline)) uint32_t
 frame_id_via_cache(compat_frame *frame, int *cached)
@@ -505,11 +517,10 @@ site_holds(uint32_t site_id, const uint32_t *ids, uint32_t nframe)
     return 1;
 }
 
-/* A frame the depth memo did not know: its id through the cache, and the
-   memo's entry for its depth.  Out of line, so that the memo's hit path
-   keeps nothing for it. */
+/* A frame the memo did not know: its id through the cache, and its memo
+   entry.  Out of line, so that the memo's hit path keeps nothing for it. */
 static __attribute__((noinline)) uint32_t
-memo_miss(compat_frame *frame, depth_entry *entry)
+memo_miss(compat_frame *frame, memo_entry *entry)
 {
     int cached;
     uint32_t id = frame_id_via_cache(frame, &cached);
@@ -523,13 +534,13 @@ memo_miss(compat_frame *frame, depth_entry *entry)
 static uint32_t
 capture_with_caches(compat_frame *frame, uint32_t limit)
 {
-    uint32_t *buffer = gil_frame_buffer;
+    uint32_t *buffer = gil_frame_buffers[gil_buffer_in_use];
+    const uint32_t *previous = gil_frame_buffers[!gil_buffer_in_use];
     uint32_t nframe = 0;
-    int as_before = 1;
-    uint32_t memo_limit = limit < MEMO_DEPTH ? limit : MEMO_DEPTH;
-    for (; frame != NULL && nframe < memo_limit;
+    uint32_t differs = 0;
+    for (; frame != NULL && nframe < limit;
          frame = compat_previous_frame(frame)) {
-        depth_entry *entry = &depth_memo[nframe];
+        memo_entry *entry = memo_entry_of(frame);
         uint32_t id;
         if (entry->code == compat_frame_code(frame) &&
             entry->instr == compat_frame_instr(frame)) {
@@ -537,30 +548,17 @@ capture_with_caches(compat_frame *frame, uint32_t limit)
         }
         else {
             id = memo_miss(frame, entry);
-            as_before = 0;
-        }
-        if (id == 0) {
-            memo_nframe = 0;
-            return 0;
-        }
-        buffer[nframe++] = id;
-    }
-    if (frame != NULL && nframe < limit) {
-        /* Deeper than the memo: plain cache lookups. */
-        as_before = 0;
-        for (; frame != NULL && nframe < limit;
-             frame = compat_previous_frame(frame)) {
-            int cached;
-            uint32_t id = frame_id_via_cache(frame, &cached);
             if (id == 0) {
-                memo_nframe = 0;
                 return 0;
             }
-            buffer[nframe++] = id;
         }
+        /* Past the previous traceback's length, `previous` holds older
+           ids: the length test below decides then. */
+        differs |= id ^ previous[nframe];
+        buffer[nframe++] = id;
     }
-    if (as_before && nframe == memo_nframe) {
-        return memo_site;
+    if (!differs && nframe == previous_nframe) {
+        return previous_site;
     }
     uint64_t hash = UINT64_C(0xCBF29CE484222325);
     for (uint32_t i = 0; i < nframe; i++) {
@@ -577,16 +575,14 @@ capture_with_caches(compat_frame *frame, uint32_t limit)
         site = sites_intern_traceback(buffer, nframe);
         sites_unlock();
         if (site == 0) {
-            memo_nframe = 0;
             return 0;
         }
         recent->hash = hash;
         recent->site = site;
     }
-    /* The memo's entries 0..nframe-1 now describe this traceback (a
-       deeper one is never "as before": see as_before above). */
-    memo_nframe = nframe;
-    memo_site = site;
+    previous_nframe = nframe;
+    previous_site = site;
+    gil_buffer_in_use = !gil_buffer_in_use;
     return site;
 }
 

@@ -30,6 +30,8 @@ typedef struct {
     u64map_slot *slots;
     size_t mask;    /* capacity - 1; capacity is a power of two */
     unsigned shift; /* 64 - log2(capacity): hash = key * K >> shift */
+    unsigned region_shift; /* log2 of the bytes of a region (u64map_home) */
+    uint64_t region_mask;  /* slots of a region - 1 */
     size_t used;    /* slots holding a key, live or dead */
     size_t dead;    /* slots holding a dead entry */
 } u64map;
@@ -56,22 +58,19 @@ u64map_live(const u64map *map)
     return map->used - map->dead;
 }
 
-#define U64MAP_REGION_BITS 8
-
 static inline size_t
 u64map_home(const u64map *map, uint64_t key)
 {
-    /* Region-local hashing: the 256-byte region of the key is scattered
-       over the table (Fibonacci hashing of the region number), its offset
-       in the region is kept, so that keys of one region, which pymalloc
-       hands out one after the other, land in the same 16 slots (4 cache
-       lines) of the table.  Regions stay this small at every table size:
-       the keys of a region occupy a run of slots, and runs of 256 slots
-       (4 KiB regions) collided by whole runs in big tables, so that linear
-       probing walked about 40 slots a lookup (issue 17: docutils, 1.57G of
-       the tracer's 2.5G instructions). */
-    uint64_t region = (key >> U64MAP_REGION_BITS) * UINT64_C(0x9E3779B97F4A7C15);
-    uint64_t offset = (key >> 4) & ((1u << (U64MAP_REGION_BITS - 4)) - 1);
+    /* Region-local hashing: the region of the key is scattered over the
+       table (Fibonacci hashing of the region number), its offset in the
+       region is kept, so that keys of one region, which pymalloc hands out
+       one after the other, land in a run of slots of the table (cache
+       lines that the next allocations and frees reuse, or that the
+       hardware prefetches).  The runs are kept short (u64map.c:
+       allocate_slots) because linear probing collides whole runs. */
+    uint64_t region =
+        (key >> map->region_shift) * UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t offset = (key >> 4) & map->region_mask;
     return (size_t)(((region >> map->shift) ^ offset) & map->mask);
 }
 
