@@ -20,8 +20,9 @@ over the median of all the workload's untraced runs.
 Rounds: BENCH_REPEAT (default 5; BENCH_QUICK=1 for one) for the
 pytracemalloc columns and stdlib/1; at most 3 for memray and 2 for
 stdlib/25 (half a minute a docutils run), references that hold no
-target: about 12 minutes in all on 2 cores.  The table is also written
-as JSON under bench/results/, raw times included.  Then bench/scale.py.
+target: about 10 minutes in all on 2 cores (581 s on 2026-12-01, half
+as much again while other work runs).  The table is also written as JSON
+under bench/results/, raw times included.  Then bench/scale.py.
 
 Sampled mode (issue 17): "sampled/1" is pytracemalloc with one frame and
 sample_bytes = 512 KiB (BENCH_SAMPLE_BYTES).  Its targets: geomean time
