@@ -77,10 +77,12 @@ test-asan: deps
 	$(MAKE) build
 
 # memray and jsonschema are the benchmark's own dependencies; memray is
-# skipped with a note where it cannot be installed.
+# skipped with a note where it cannot be installed (or, installed, imported
+# by $(PYTHON), which runs the benchmark).
 bench: build
 	$(PIP) install jsonschema
-	$(PIP) install memray || echo "bench: memray cannot be installed here: skipped"
+	$(PIP) install memray && $(PYTHON) -c "import memray" \
+	    || echo "bench: memray cannot be installed here: skipped"
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/scale.py
 	$(PYTHON) bench/numpy_alloc.py
