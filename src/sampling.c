@@ -7,22 +7,35 @@ _Thread_local uint64_t sampling_countdown
     __attribute__((tls_model("initial-exec")));
 size_t sampling_mean_bytes;
 _Atomic uint16_t sampling_filter[1u << SAMPLING_FILTER_BITS];
+_Atomic uint64_t sampling_filter_summary[1u << (SAMPLING_FILTER_BITS - 6)];
 
 void
 sampling_filter_count(uintptr_t address, int sign)
 {
-    _Atomic uint16_t *counter =
-        &sampling_filter[sampling_filter_slot(address)];
-    uint16_t seen = atomic_load_explicit(counter, memory_order_relaxed);
+    size_t slot = sampling_filter_slot(address);
+    _Atomic uint16_t *counter = &sampling_filter[slot];
+    _Atomic uint64_t *word = &sampling_filter_summary[slot >> 6];
+    uint64_t bit = (uint64_t)1 << (slot & 63);
+    uint16_t seen = atomic_load(counter);
     for (;;) {
         if (seen == UINT16_MAX || (sign < 0 && seen == 0)) {
             return; /* saturated: stays "may hold" for good */
         }
         uint16_t next = (uint16_t)(sign > 0 ? seen + 1 : seen - 1);
-        if (atomic_compare_exchange_weak_explicit(counter, &seen, next,
-                                                  memory_order_relaxed,
-                                                  memory_order_relaxed)) {
-            return;
+        if (atomic_compare_exchange_weak(counter, &seen, next)) {
+            break;
+        }
+    }
+    /* The two sides (the GIL, the raw lock) count concurrently: a side
+       that empties a slot clears its bit, then looks again, so that a
+       count that the other side raised meanwhile keeps the bit set. */
+    if (sign > 0 && seen == 0) {
+        atomic_fetch_or(word, bit);
+    }
+    else if (sign < 0 && seen == 1) {
+        atomic_fetch_and(word, ~bit);
+        if (atomic_load(counter) != 0) {
+            atomic_fetch_or(word, bit);
         }
     }
 }
@@ -109,6 +122,10 @@ sampling_set_bytes(size_t mean_bytes)
     sampling_mean_bytes = mean_bytes;
     for (size_t i = 0; i < (1u << SAMPLING_FILTER_BITS); i++) {
         atomic_store_explicit(&sampling_filter[i], 0, memory_order_relaxed);
+    }
+    for (size_t i = 0; i < (1u << (SAMPLING_FILTER_BITS - 6)); i++) {
+        atomic_store_explicit(&sampling_filter_summary[i], 0,
+                              memory_order_relaxed);
     }
     restart();
 }

@@ -99,8 +99,14 @@ sampling_weigh(size_t size, size_t *weighted_size, size_t *weighted_count,
     sampling_weigh_sampled(size, weighted_size, weighted_count, variance);
 }
 
-#define SAMPLING_FILTER_BITS 15
+/* The counting filter: a counter per slot (touched by sampled blocks
+   only), and one bit per slot, set while its counter is not 0, which the
+   frees read: 8 KiB, so that the free of an unsampled block reads a line
+   that stays in the first-level cache (the counters are 128 KiB). */
+#define SAMPLING_FILTER_BITS 16
 extern _Atomic uint16_t sampling_filter[1u << SAMPLING_FILTER_BITS]
+    __attribute__((visibility("hidden")));
+extern _Atomic uint64_t sampling_filter_summary[1u << (SAMPLING_FILTER_BITS - 6)]
     __attribute__((visibility("hidden")));
 
 static inline size_t
@@ -114,8 +120,9 @@ static inline int
 sampling_filter_may_hold(uintptr_t address)
 {
     size_t slot = sampling_filter_slot(address);
-    return atomic_load_explicit(&sampling_filter[slot],
-                                memory_order_relaxed) != 0;
+    uint64_t word = atomic_load_explicit(&sampling_filter_summary[slot >> 6],
+                                         memory_order_relaxed);
+    return (word >> (slot & 63)) & 1;
 }
 
 /* An address entered (sign +1) or left (-1) a trace table: callers are
