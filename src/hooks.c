@@ -354,6 +354,44 @@ surely_untraced(void *ptr)
         return block;                                                         \
     } while (0)
 
+/* 0.9.1's timer counts every allocation and free of the MEM/OBJ domains
+   as an event, sampled or not: the fast paths of sampled mode test its
+   flag (one load) and tick here, in the main interpreter only (timer.h:
+   its state is the main GIL's). */
+static __attribute__((noinline)) void
+tick_unsampled(void)
+{
+    if (in_tracer || !is_tracing()) {
+        return; /* nested in the tracer or the allocator; or tracing off */
+    }
+    PyThreadState *tstate = compat_tstate_gil_known();
+    if (gil_context(tstate) == IN_MAIN) {
+        in_tracer = 1;
+        int saved_errno = errno; /* see "errno" above */
+        timer_poll();
+        errno = saved_errno;
+        in_tracer = 0;
+    }
+}
+
+static inline void
+tick_unsampled_if_due(void)
+{
+    if (__builtin_expect(
+            atomic_load_explicit(&timer_due, memory_order_relaxed), 0)) {
+        tick_unsampled();
+    }
+}
+
+#define UNSAMPLED_GIL_CALL(call)                                              \
+    do {                                                                      \
+        in_tracer = 1;                                                        \
+        void *block = (call);                                                 \
+        in_tracer = 0;                                                        \
+        tick_unsampled_if_due();                                              \
+        return block;                                                         \
+    } while (0)
+
 static inline int
 passes_unsampled(size_t nelem, size_t elsize)
 {
@@ -462,7 +500,7 @@ gil_malloc(void *ctx, size_t size)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(1, size)) {
-        UNSAMPLED_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size));
+        UNSAMPLED_GIL_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size));
     }
     return gil_malloc_traced(ctx, size);
 }
@@ -478,7 +516,8 @@ gil_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(nelem, elsize)) {
-        UNSAMPLED_CALL(hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize));
+        UNSAMPLED_GIL_CALL(
+            hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize));
     }
     return gil_calloc_traced(ctx, nelem, elsize);
 }
@@ -517,6 +556,9 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
                stdlib tracemalloc. */
             if (!sampled_out(size)) {
                 record_in_main(tstate, ptr, size);
+            }
+            else {
+                timer_tick(); /* an event, sampled or not */
             }
         }
         else if (was_traced &&
@@ -565,6 +607,9 @@ gil_free(void *ctx, void *ptr)
        looks at allocations only, which keep the test). */
     if (surely_untraced(ptr)) {
         hook->wrapped.free(hook->wrapped.ctx, ptr);
+        if (ptr != NULL) {
+            tick_unsampled_if_due();
+        }
         return;
     }
     gil_free_traced(ctx, ptr);
