@@ -199,6 +199,8 @@ static inline void
 record_in_main(PyThreadState *tstate, void *ptr, size_t size)
 {
     last_recorded_block = (uintptr_t)ptr;
+    /* The block's slot loads while the site is found. */
+    u64map_prefetch(&gil_table.blocks, (uintptr_t)ptr);
     uint32_t site = frames_capture_site_with_gil(tstate);
     if (site == 0 || traces_add_to(&gil_table, TRACES_GIL, (uintptr_t)ptr,
                                    size, site) < 0) {
