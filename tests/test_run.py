@@ -251,10 +251,13 @@ def test_a_signal_writes_the_snapshot_then_kills_as_python_would(
         tmp_path, signum):
     # GIVEN a traced program that holds memory and sleeps
     script = write(tmp_path, "prog.py", SLEEPER)
+    # (SIGINT as a terminal gives it: a test run started in the background
+    # of a shell without job control would hand the child an ignored one)
     process = subprocess.Popen(
         [sys.executable, "-m", "pytracemalloc", "run", "--top=1", "-o", "out",
          "prog.py"], cwd=tmp_path, env=child_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     wait_for(tmp_path / "ready", process)
     # WHEN it gets the signal
     process.send_signal(signum)

@@ -132,7 +132,30 @@ def allocate_once():
     return bytearray(64)
 
 
-def test_the_first_allocation_after_the_delay_fires_it(tracing):
+@pytest.fixture
+def sampled_tracing():
+    """Sampled mode with an N so large that nothing of these tests is
+    sampled: every event takes the unsampled fast paths."""
+    import gc
+    gc.collect()
+    pytracemalloc.enable(1, sample_bytes=1 << 40)
+    try:
+        yield
+    finally:
+        pytracemalloc.disable()
+
+
+@pytest.fixture(params=["exact", "sampled"])
+def either_mode(request):
+    """Exact mode, or sampled mode where nothing is sampled: 0.9.1's timer
+    counts every allocation and free either way."""
+    if request.param == "exact":
+        yield request.getfixturevalue("tracing")
+    else:
+        yield request.getfixturevalue("sampled_tracing")
+
+
+def test_the_first_allocation_after_the_delay_fires_it(either_mode):
     # GIVEN a timer, and a program quiet for longer than its delay
     calls = []
     pytracemalloc.start_timer(0.2, lambda: calls.append(1))
@@ -145,8 +168,8 @@ def test_the_first_allocation_after_the_delay_fires_it(tracing):
     assert fired == 1
 
 
-def test_a_free_alone_fires_it(tracing):
-    # GIVEN traced blocks, a timer, and a quiet program
+def test_a_free_alone_fires_it(either_mode):
+    # GIVEN blocks (traced, or unsampled), a timer, and a quiet program
     blocks = [bytearray(64) for _ in range(100)]
     calls = []
     pytracemalloc.start_timer(0.2, lambda: calls.append(1))
@@ -299,47 +322,6 @@ def test_no_thread_is_left_behind_by_a_stopped_timer():
     # THEN the timer had one helper thread, gone once stopped
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "0"]
-
-
-@pytest.fixture
-def sampled_tracing():
-    """Sampled mode with an N so large that nothing of these tests is
-    sampled: every event takes the unsampled fast paths."""
-    import gc
-    gc.collect()
-    pytracemalloc.enable(1, sample_bytes=1 << 40)
-    try:
-        yield
-    finally:
-        pytracemalloc.disable()
-
-
-def test_sampled_mode_an_unsampled_allocation_fires_it(sampled_tracing):
-    # GIVEN sampled mode where no block is sampled, a timer, a quiet program
-    calls = []
-    pytracemalloc.start_timer(0.2, lambda: calls.append(1))
-    time.sleep(0.3)
-    # WHEN it allocates once (not sampled)
-    allocate_once()
-    fired = len(calls)
-    pytracemalloc.stop_timer()
-    # THEN that allocation fired the timer, as in exact mode
-    assert pytracemalloc.get_traced_memory()[0] == 0
-    assert fired == 1
-
-
-def test_sampled_mode_an_unsampled_free_fires_it(sampled_tracing):
-    # GIVEN unsampled blocks, a timer, and a quiet program
-    blocks = [bytearray(64) for _ in range(100)]
-    calls = []
-    pytracemalloc.start_timer(0.2, lambda: calls.append(1))
-    time.sleep(0.3)
-    # WHEN the program only frees
-    blocks.clear()
-    fired = len(calls)
-    pytracemalloc.stop_timer()
-    # THEN that free fired the timer
-    assert fired == 1
 
 
 def test_sampled_mode_fires_repeatedly_while_allocating(sampled_tracing):

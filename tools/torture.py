@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -52,6 +53,10 @@ def outcome(output):
     return found
 
 
+def default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(python, tests, traced):
     env = dict(os.environ)
     for name in ("PYTRACEMALLOC", "PYTRACEMALLOC_ANNOUNCED",
@@ -62,9 +67,13 @@ def run(python, tests, traced):
     command = [python, "-m", "test", "-j2", "--timeout",
                str(PER_TEST_TIMEOUT), *tests]
     try:
+        # SIGINT as an interactive shell gives it: started in the background
+        # of a shell without job control, it would be ignored, and the tests
+        # that interrupt themselves (test_generators, test_threading) fail.
         result = subprocess.run(command, env=env, capture_output=True,
                                 text=True, timeout=DEADLINE,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL,
+                                preexec_fn=default_sigint)
     except subprocess.TimeoutExpired:
         return None, f"no result within {DEADLINE} s"
     return result, outcome(result.stdout)
