@@ -30,6 +30,9 @@ TESTS = ["test_threading", "test_gc", "test_weakref", "test_tracemalloc",
          "test_asyncio.test_locks"]
 TESTS_313 = ["test_interpreters", "test__interpreters"]
 PER_TEST_TIMEOUT = 600
+# Bumped when run() changes how the tests run (2: SIGINT reset to its
+# default), so that no baseline of the old way is compared with the new.
+METHOD = 2
 DEADLINE = 1800
 
 HEADER = re.compile(r"^(\d+) tests? (failed|crashed|altered the execution "
@@ -88,14 +91,16 @@ QUICK = ["test_threading", "test_gc", "test_weakref", "test_tracemalloc",
 def baseline(python, tests):
     """The untraced run's outcome: CPython's own tests on an interpreter do
     not depend on pytracemalloc, so it is kept (under PYTRACEMALLOC_CACHE,
-    keyed by the interpreter's version and path and the test list) and
-    computed again only when one of those changes.  Returns (result or
+    keyed by the interpreter's version and path, the test list and the way
+    the tests are run, METHOD) and computed again only when one of those
+    changes.  Returns (result or
     None, outcome or message)."""
     cache = os.environ.get("PYTRACEMALLOC_CACHE", "/opt/pytracemalloc")
     version = subprocess.run(
         [python, "-c", "import sys; print(sys.version, sys.executable)"],
         capture_output=True, text=True, timeout=60).stdout
-    key = hashlib.sha256(json.dumps([version, tests]).encode()).hexdigest()
+    key = hashlib.sha256(
+        json.dumps([version, tests, METHOD]).encode()).hexdigest()
     path = os.path.join(cache, "torture", key[:16] + ".json")
     try:
         with open(path, encoding="utf-8") as file:
