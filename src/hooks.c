@@ -242,7 +242,7 @@ record_elsewhere(PyThreadState *tstate, void *ptr, size_t size)
     record_locked(tstate, ptr, size, owner);
 }
 
-static inline __attribute__((always_inline)) void
+static inline void
 record_gil_block(void *ptr, size_t size)
 {
     PyThreadState *tstate = compat_tstate_gil_known();
