@@ -9,6 +9,13 @@
  *   interpreter (use_caches = 1), it keeps, on each code object, a cache
  *   from instruction to site (nframe 1) or frame id (nframe > 1), so the
  *   line table is decoded once per instruction, not once per allocation.
+ *   With nframe > 1 a frame memo (frame address -> code, instruction,
+ *   frame id) answers for the callers of a deep stack without the cache,
+ *   the previous traceback is recognized while it is read, and recent
+ *   tracebacks find their site by hash, confirmed against the site's own
+ *   frames, without the sites lock.  Both memos are the main GIL's, and
+ *   are emptied with the caches (frames_drop_caches) and, for a code
+ *   object's entries, when it dies.
  *   The cache hangs on the code object's co_extra slot and dies with it;
  *   the slot is set without any call into CPython (hooks.h: the co_extra
  *   array comes from the allocator set by frames_set_extra_allocator()).
