@@ -443,6 +443,15 @@ intern_cached_frame(code_cache *cache, int unit)
     return id;
 }
 
+/* Frame id of a frame read without caches: immutable code data only. */
+static uint32_t
+uncached_frame_id(compat_frame *frame)
+{
+    PyCodeObject *code = compat_frame_code(frame);
+    uint32_t filename_id = intern_code_filename(code);
+    return intern_frame_of(filename_id, code, compat_frame_lasti(frame));
+}
+
 /* Frame id of a frame through its code's cache (nframe > 1 mode); *cached
    tells whether the code carries a cache (only then may the id be
    memoized: see frame_memo).  Out of line: the walk's memo usually
@@ -454,8 +463,7 @@ frame_id_via_cache(compat_frame *frame, int *cached)
     code_cache *cache = get_cache(code);
     if (cache == NULL) {
         *cached = 0;
-        uint32_t filename_id = intern_code_filename(code);
-        return intern_frame_of(filename_id, code, compat_frame_lasti(frame));
+        return uncached_frame_id(frame);
     }
     *cached = 1;
     uint32_t slot = frames_cache_slot(cache, frame);
@@ -465,14 +473,6 @@ frame_id_via_cache(compat_frame *frame, int *cached)
         cache->ids[slot] = id;
     }
     return id;
-}
-
-static uint32_t
-uncached_frame_id(compat_frame *frame)
-{
-    PyCodeObject *code = compat_frame_code(frame);
-    uint32_t filename_id = intern_code_filename(code);
-    return intern_frame_of(filename_id, code, compat_frame_lasti(frame));
 }
 
 /* The nframe == 1 fast path: one load from the code's cache. */
@@ -497,7 +497,8 @@ single_frame_site(compat_frame *frame)
 static inline size_t
 recent_slot(uint64_t hash)
 {
-    return (size_t)((hash * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - RECENT_BITS));
+    return (size_t)((hash * UINT64_C(0x9E3779B97F4A7C15)) >>
+                    (64 - RECENT_BITS));
 }
 
 /* Whether a site (of this GIL path: published before we got its id) holds

@@ -348,11 +348,12 @@ surely_untraced(void *ptr)
    not traced goes straight through (a nested RAW free it makes finds
    nothing to remove).  The rest (recording) lives in a separate function
    so that the fast path saves no registers. */
-#define UNSAMPLED_CALL(call)                                                  \
+#define UNSAMPLED_CALL(call, after)                                           \
     do {                                                                      \
         in_tracer = 1;                                                        \
         void *block = (call);                                                 \
         in_tracer = 0;                                                        \
+        after;                                                                \
         return block;                                                         \
     } while (0)
 
@@ -384,15 +385,6 @@ tick_unsampled_if_due(void)
         tick_unsampled();
     }
 }
-
-#define UNSAMPLED_GIL_CALL(call)                                              \
-    do {                                                                      \
-        in_tracer = 1;                                                        \
-        void *block = (call);                                                 \
-        in_tracer = 0;                                                        \
-        tick_unsampled_if_due();                                              \
-        return block;                                                         \
-    } while (0)
 
 static inline int
 passes_unsampled(size_t nelem, size_t elsize)
@@ -502,7 +494,8 @@ gil_malloc(void *ctx, size_t size)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(1, size)) {
-        UNSAMPLED_GIL_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size));
+        UNSAMPLED_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size),
+                       tick_unsampled_if_due());
     }
     return gil_malloc_traced(ctx, size);
 }
@@ -518,8 +511,8 @@ gil_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(nelem, elsize)) {
-        UNSAMPLED_GIL_CALL(
-            hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize));
+        UNSAMPLED_CALL(hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize),
+                       tick_unsampled_if_due());
     }
     return gil_calloc_traced(ctx, nelem, elsize);
 }
@@ -628,7 +621,8 @@ raw_malloc(void *ctx, size_t size)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(1, size)) {
-        UNSAMPLED_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size));
+        UNSAMPLED_CALL(hook->wrapped.malloc(hook->wrapped.ctx, size),
+                       (void)0); /* RAW: no GIL, so no timer */
     }
     return raw_malloc_traced(ctx, size);
 }
@@ -644,7 +638,8 @@ raw_calloc(void *ctx, size_t nelem, size_t elsize)
 {
     domain_hook *hook = ctx;
     if (passes_unsampled(nelem, elsize)) {
-        UNSAMPLED_CALL(hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize));
+        UNSAMPLED_CALL(hook->wrapped.calloc(hook->wrapped.ctx, nelem, elsize),
+                       (void)0);
     }
     return raw_calloc_traced(ctx, nelem, elsize);
 }

@@ -106,7 +106,8 @@ sampling_weigh(size_t size, size_t *weighted_size, size_t *weighted_count,
 #define SAMPLING_FILTER_BITS 16
 extern _Atomic uint16_t sampling_filter[1u << SAMPLING_FILTER_BITS]
     __attribute__((visibility("hidden")));
-extern _Atomic uint64_t sampling_filter_summary[1u << (SAMPLING_FILTER_BITS - 6)]
+extern _Atomic uint64_t
+    sampling_filter_summary[1u << (SAMPLING_FILTER_BITS - 6)]
     __attribute__((visibility("hidden")));
 
 static inline size_t

@@ -3,7 +3,6 @@
 #include "sampling.h"
 #include "sites.h"
 
-
 atomic_size_t traces_totals[TRACES_KINDS];
 atomic_size_t traces_peak_seen[2];
 
@@ -226,6 +225,7 @@ traces_reset_peak(void)
 {
     size_t current = traces_current();
     for (int i = 0; i < 2; i++) {
-        atomic_store_explicit(&traces_peak_seen[i], current, memory_order_relaxed);
+        atomic_store_explicit(&traces_peak_seen[i], current,
+                              memory_order_relaxed);
     }
 }
