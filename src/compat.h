@@ -176,6 +176,17 @@ compat_code_units(PyCodeObject *code)
     return Py_SIZE(code);
 }
 
+/* Whether an instruction pointer (compat_frame_instr) points into the
+   code object's bytecode, the unit before its first included (where 3.11
+   puts a frame that has run nothing yet). */
+static inline int
+compat_code_holds_instr(PyCodeObject *code, const void *instr)
+{
+    const _Py_CODEUNIT *first = _PyCode_CODE(code);
+    const _Py_CODEUNIT *unit = instr;
+    return unit >= first - 1 && unit < first + Py_SIZE(code);
+}
+
 #  if PY_VERSION_HEX >= 0x030C0000
 #    define compat_request_code_extra_index PyUnstable_Eval_RequestCodeExtraIndex
 #  else

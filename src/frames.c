@@ -26,21 +26,36 @@ static uint32_t previous_site;
 static uint32_t raw_frame_buffer[FRAMES_MAX_NFRAME];
 
 /* The frame memo (nframe > 1, the GIL): frame ids by frame address.  A
-   frame found with the code and instruction pointer its entry recorded
-   has the entry's id (the id depends on nothing else), so that the
-   callers of a deep stack, waiting in the same calls, cost a few loads
-   each.  Indexed by the frame's address, not its depth: a call or a return
-   shifts every depth but leaves the callers' frames where they are.
-   Entries name only code objects that carry a cache, so that
-   free_code_cache() clears them before the code's address can be
-   reused. */
+   frame found at the instruction its entry recorded has the entry's id:
+   an instruction pointer points into the bytecode of one code object, and
+   the id depends on the code and the instruction alone.  So the callers of
+   a deep stack, waiting in the same calls, cost a load and a compare each.
+   Indexed by the frame's address, not its depth: a call or a return shifts
+   every depth but leaves the callers' frames where they are.
+   Entries point into the bytecode of code objects that carry a cache
+   only, so that free_code_cache() clears them before that memory can be
+   reused by another code object.  An entry is written for complete frames
+   only (compat_frame_is_complete), and whether a frame is complete depends
+   on its code and instruction alone (and on its owner, which differs
+   between two frames of the same code at the same instruction only in a
+   generator's prologue, where nothing allocates): a hit is a complete
+   frame, and the walk tests completeness on misses only.  An empty entry
+   holds memo_empty, which is no frame's instruction. */
 #define MEMO_BITS 10
 typedef struct {
-    PyCodeObject *code;
     const void *instr;
     uint32_t id;
 } memo_entry;
 static memo_entry frame_memo[1u << MEMO_BITS];
+static const char memo_empty;
+
+static void
+memo_clear(void)
+{
+    for (size_t i = 0; i < (1u << MEMO_BITS); i++) {
+        frame_memo[i].instr = &memo_empty;
+    }
+}
 
 static inline memo_entry *
 memo_entry_of(compat_frame *frame)
@@ -113,8 +128,8 @@ free_code_cache(void *data)
     unlink_cache(cache);
     /* The code's address may be reused by a new code object. */
     for (size_t i = 0; i < (1u << MEMO_BITS); i++) {
-        if (frame_memo[i].code == cache->code) {
-            frame_memo[i].code = NULL;
+        if (compat_code_holds_instr(cache->code, frame_memo[i].instr)) {
+            frame_memo[i].instr = &memo_empty;
         }
     }
     free_cache(cache);
@@ -129,6 +144,7 @@ frames_set_extra_allocator(const PyMemAllocatorEx *below)
 int
 frames_init(void)
 {
+    memo_clear();
     frames_code_extra_index = compat_request_code_extra_index(free_code_cache);
     return frames_code_extra_index < 0 ? -1 : 0;
 }
@@ -170,7 +186,7 @@ frames_drop_caches(void)
     sites_lock();
     unknown_site = 0;
     sites_unlock();
-    memset(frame_memo, 0, sizeof(frame_memo));
+    memo_clear();
     previous_nframe = 0;
     memset(recent_sites, 0, sizeof(recent_sites));
 }
@@ -507,15 +523,27 @@ static int
 site_holds(uint32_t site_id, const uint32_t *ids, uint32_t nframe)
 {
     const tm_site *site = site_get(site_id);
-    if (site->nframe != nframe || site->domain != 0) {
-        return 0;
+    return site->nframe == nframe && site->domain == 0 &&
+           memcmp(site->frames, ids, nframe * sizeof(uint32_t)) == 0;
+}
+
+/* Hash of a traceback for recent_sites: two ids a step (a traceback
+   that differs from the previous one costs its hash, and deep ones are the
+   common case with nframe > 1). */
+static uint64_t
+traceback_hash(const uint32_t *ids, uint32_t nframe)
+{
+    uint64_t hash = UINT64_C(0xCBF29CE484222325) ^ nframe;
+    uint32_t i = 0;
+    for (; i + 1 < nframe; i += 2) {
+        uint64_t pair;
+        memcpy(&pair, &ids[i], sizeof(pair));
+        hash = (hash ^ pair) * UINT64_C(0x100000001B3);
     }
-    for (uint32_t i = 0; i < nframe; i++) {
-        if (site->frames[i] != ids[i]) {
-            return 0;
-        }
+    if (i < nframe) {
+        hash = (hash ^ ids[i]) * UINT64_C(0x100000001B3);
     }
-    return 1;
+    return hash;
 }
 
 /* A frame the memo did not know: its id through the cache, and its memo
@@ -525,8 +553,8 @@ memo_miss(compat_frame *frame, memo_entry *entry)
 {
     int cached;
     uint32_t id = frame_id_via_cache(frame, &cached);
-    entry->code = cached && id != 0 ? compat_frame_code(frame) : NULL;
-    entry->instr = compat_frame_instr(frame);
+    entry->instr = cached && id != 0 ? compat_frame_instr(frame)
+                                     : (const void *)&memo_empty;
     entry->id = id;
     return id;
 }
@@ -539,15 +567,18 @@ capture_with_caches(compat_frame *frame, uint32_t limit)
     const uint32_t *previous = gil_frame_buffers[!gil_buffer_in_use];
     uint32_t nframe = 0;
     uint32_t differs = 0;
-    for (; frame != NULL && nframe < limit;
-         frame = compat_previous_frame(frame)) {
+    /* Every frame, complete or not, meets the memo first (see frame_memo):
+       the completeness test is for the frames it does not know. */
+    for (; frame != NULL && nframe < limit; frame = frame->previous) {
         memo_entry *entry = memo_entry_of(frame);
         uint32_t id;
-        if (entry->code == compat_frame_code(frame) &&
-            entry->instr == compat_frame_instr(frame)) {
+        if (__builtin_expect(entry->instr == compat_frame_instr(frame), 1)) {
             id = entry->id;
         }
         else {
+            if (!compat_frame_is_complete(frame)) {
+                continue;
+            }
             id = memo_miss(frame, entry);
             if (id == 0) {
                 return 0;
@@ -561,10 +592,7 @@ capture_with_caches(compat_frame *frame, uint32_t limit)
     if (!differs && nframe == previous_nframe) {
         return previous_site;
     }
-    uint64_t hash = UINT64_C(0xCBF29CE484222325);
-    for (uint32_t i = 0; i < nframe; i++) {
-        hash = (hash ^ buffer[i]) * UINT64_C(0x100000001B3);
-    }
+    uint64_t hash = traceback_hash(buffer, nframe);
     recent_entry *recent = &recent_sites[recent_slot(hash)];
     uint32_t site;
     if (recent->site != 0 && recent->hash == hash &&

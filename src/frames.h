@@ -9,8 +9,10 @@
  *   interpreter (use_caches = 1), it keeps, on each code object, a cache
  *   from instruction to site (nframe 1) or frame id (nframe > 1), so the
  *   line table is decoded once per instruction, not once per allocation.
- *   With nframe > 1 a frame memo (frame address -> code, instruction,
- *   frame id) answers for the callers of a deep stack without the cache,
+ *   With nframe > 1 a frame memo (frame address -> instruction, frame
+ *   id; an instruction points into one code object's bytecode) answers
+ *   for the frames of a deep stack without the cache or the completeness
+ *   test,
  *   the previous traceback is recognized while it is read, and recent
  *   tracebacks find their site by hash, confirmed against the site's own
  *   frames, without the sites lock.  Both memos are the main GIL's, and

@@ -106,6 +106,103 @@ def test_the_deepest_traceback_limit_on_a_deep_stack():
         engine.disable()
 
 
+def call_with(function, argument):
+    return function(argument)
+
+
+def call_generated(i):
+    """Compile and run a function of file caller<i % 7>.py that allocates a
+    block of 1000 + i bytes from line 2 + i % 5 (through KnownBlock);
+    return the block and that (file, line)."""
+    namespace = {"KnownBlock": KnownBlock, "OBJ": engine.DOMAIN_OBJ}
+    # Blank lines move the line and leave the bytecode as it is: a new code
+    # object may put the same instructions at the same addresses.
+    source = ("def f(size):\n" + "\n" * (i % 5)
+              + "    return KnownBlock(OBJ, size)\n")
+    filename = "caller%d.py" % (i % 7)
+    exec(compile(source, filename, "exec"), namespace)
+    # One call deeper than the frame of exec: no other frame takes f's
+    # stack slot between two calls.
+    block = call_with(namespace["f"], 1000 + i)
+    # f and its globals hold each other: break the cycle, so that the code
+    # object dies here and the next one may take its memory.
+    namespace.clear()
+    return block, (filename, 2 + i % 5)
+
+
+def generated_sites():
+    """(size, count) by the first two frames of the sites of the blocks
+    allocated through call_generated."""
+    found = {}
+    for size, count, frames in engine._get_sites():
+        if frames[0][0] == HELPER_FILE and frames[1][0].startswith("caller"):
+            old = found.get(frames[1], (0, 0))
+            found[frames[1]] = (old[0] + size, old[1] + count)
+    return found
+
+
+def test_deep_tracebacks_stay_right_as_code_objects_come_and_go(
+        deep_tracing):
+    # GIVEN tracing with 25 frames
+    # WHEN 3000 functions are compiled, run and freed, each allocating from
+    # its own file and line, one call below the same caller (new code
+    # objects take the memory of dead ones, their frames the same stack
+    # slots), the last block of each file kept
+    kept = {}
+    for i in range(3000):
+        block, where = call_generated(i)
+        old = kept.pop(where[0], None)
+        if old is not None:
+            old[0].free()
+        kept[where[0]] = (block, where)
+    gc.collect()
+    try:
+        # THEN each kept block is at its own file and line, and nothing
+        # else is left there
+        expected = {where: (block.size, 1) for block, where in kept.values()}
+        found = {where: figures for where, figures in generated_sites().items()
+                 if figures != (0, 0)}
+        assert found == expected
+    finally:
+        for block, _ in kept.values():
+            block.free()
+
+
+def resume(generator):
+    return next(generator)  # resume-line
+
+
+def resume_elsewhere(generator):
+    return next(generator)  # resume-elsewhere-line
+
+
+def yield_blocks():
+    while True:
+        yield KnownBlock(engine.DOMAIN_OBJ, 3000)
+
+
+def test_a_generator_resumed_from_two_callers_has_both_tracebacks(
+        deep_tracing):
+    # GIVEN tracing with 25 frames, and a generator that allocates a block
+    # at each step, from the same instruction
+    generator = yield_blocks()
+    # WHEN it is resumed alternately from two functions
+    blocks = [resume(generator) if n % 2 else resume_elsewhere(generator)
+              for n in range(10)]
+    try:
+        # THEN the frame below the generator's is the caller of each resume
+        callers = {}
+        for size, count, frames in engine._get_sites():
+            if frames[0] == (HELPER_FILE, blocks[0].lineno) and size:
+                callers[frames[2]] = callers.get(frames[2], 0) + count
+        first = resume.__code__.co_firstlineno
+        other = resume_elsewhere.__code__.co_firstlineno
+        assert callers == {(__file__, first + 1): 5, (__file__, other + 1): 5}
+    finally:
+        for block in blocks:
+            block.free()
+
+
 @pytest.mark.parametrize("action", ["clear_traces", "disable-enable",
                                     "change-depth"])
 def test_switching_while_threads_allocate(action):
