@@ -130,15 +130,22 @@ compat_first_complete(compat_frame *frame)
     return frame;
 }
 
+/* The thread's most recent frame, complete or not, or NULL. */
+static inline compat_frame *
+compat_top_frame(PyThreadState *tstate)
+{
+#  if PY_VERSION_HEX >= 0x030D0000
+    return tstate->current_frame;
+#  else
+    return tstate->cframe->current_frame;
+#  endif
+}
+
 /* The most recent complete Python frame of a thread, or NULL. */
 static inline compat_frame *
 compat_current_frame(PyThreadState *tstate)
 {
-#  if PY_VERSION_HEX >= 0x030D0000
-    return compat_first_complete(tstate->current_frame);
-#  else
-    return compat_first_complete(tstate->cframe->current_frame);
-#  endif
+    return compat_first_complete(compat_top_frame(tstate));
 }
 
 static inline compat_frame *

@@ -25,8 +25,11 @@ static uint32_t previous_nframe; /* 0: none */
 static uint32_t previous_site;
 static uint32_t raw_frame_buffer[FRAMES_MAX_NFRAME];
 
-/* The frame memo (nframe > 1, the GIL): frame ids by frame address.  A
-   frame found at the instruction its entry recorded has the entry's id:
+/* The memo (the main GIL): ids by instruction pointer.  With nframe > 1
+   it is indexed by the frame's address and holds frame ids; with nframe 1,
+   by the instruction and holds site ids (frames_memo_of_instr, inline in
+   frames.h); a change between the two empties it (frames_drop_caches).
+   A frame found at the instruction its entry recorded has the entry's id:
    an instruction pointer points into the bytecode of one code object, and
    the id depends on the code and the instruction alone.  So the callers of
    a deep stack, waiting in the same calls, cost a load and a compare each.
@@ -41,27 +44,23 @@ static uint32_t raw_frame_buffer[FRAMES_MAX_NFRAME];
    generator's prologue, where nothing allocates): a hit is a complete
    frame, and the walk tests completeness on misses only.  An empty entry
    holds memo_empty, which is no frame's instruction. */
-#define MEMO_BITS 10
-typedef struct {
-    const void *instr;
-    uint32_t id;
-} memo_entry;
-static memo_entry frame_memo[1u << MEMO_BITS];
+frames_memo_entry frames_memo[1u << FRAMES_MEMO_BITS];
 static const char memo_empty;
 
 static void
 memo_clear(void)
 {
-    for (size_t i = 0; i < (1u << MEMO_BITS); i++) {
-        frame_memo[i].instr = &memo_empty;
+    for (size_t i = 0; i < (1u << FRAMES_MEMO_BITS); i++) {
+        frames_memo[i].instr = &memo_empty;
     }
 }
 
-static inline memo_entry *
+static inline frames_memo_entry *
 memo_entry_of(compat_frame *frame)
 {
     /* Frames are at least 64 bytes apart on the data stack. */
-    return &frame_memo[((uintptr_t)frame >> 6) & ((1u << MEMO_BITS) - 1)];
+    return &frames_memo[((uintptr_t)frame >> 6) &
+                        ((1u << FRAMES_MEMO_BITS) - 1)];
 }
 
 /* Recent tracebacks by hash (the GIL): a traceback seen lately finds its
@@ -127,9 +126,9 @@ free_code_cache(void *data)
     }
     unlink_cache(cache);
     /* The code's address may be reused by a new code object. */
-    for (size_t i = 0; i < (1u << MEMO_BITS); i++) {
-        if (compat_code_holds_instr(cache->code, frame_memo[i].instr)) {
-            frame_memo[i].instr = &memo_empty;
+    for (size_t i = 0; i < (1u << FRAMES_MEMO_BITS); i++) {
+        if (compat_code_holds_instr(cache->code, frames_memo[i].instr)) {
+            frames_memo[i].instr = &memo_empty;
         }
     }
     free_cache(cache);
@@ -470,7 +469,7 @@ uncached_frame_id(compat_frame *frame)
 
 /* Frame id of a frame through its code's cache (nframe > 1 mode); *cached
    tells whether the code carries a cache (only then may the id be
-   memoized: see frame_memo).  Out of line: the walk's memo usually
+   memoized: see frames_memo).  Out of line: the walk's memo usually
    answers. */
 static __attribute__((noinline)) uint32_t
 frame_id_via_cache(compat_frame *frame, int *cached)
@@ -506,6 +505,12 @@ single_frame_site(compat_frame *frame)
         id = intern_single_frame_site(
             intern_cached_frame(cache, (int)slot - 1));
         cache->ids[slot] = id;
+    }
+    if (id != 0) {
+        const void *instr = compat_frame_instr(frame);
+        frames_memo_entry *entry = frames_memo_of_instr(instr);
+        entry->instr = instr;
+        entry->id = id;
     }
     return id;
 }
@@ -549,7 +554,7 @@ traceback_hash(const uint32_t *ids, uint32_t nframe)
 /* A frame the memo did not know: its id through the cache, and its memo
    entry.  Out of line, so that the memo's hit path keeps nothing for it. */
 static __attribute__((noinline)) uint32_t
-memo_miss(compat_frame *frame, memo_entry *entry)
+memo_miss(compat_frame *frame, frames_memo_entry *entry)
 {
     int cached;
     uint32_t id = frame_id_via_cache(frame, &cached);
@@ -567,10 +572,10 @@ capture_with_caches(compat_frame *frame, uint32_t limit)
     const uint32_t *previous = gil_frame_buffers[!gil_buffer_in_use];
     uint32_t nframe = 0;
     uint32_t differs = 0;
-    /* Every frame, complete or not, meets the memo first (see frame_memo):
+    /* Every frame, complete or not, meets the memo first (see frames_memo):
        the completeness test is for the frames it does not know. */
     for (; frame != NULL && nframe < limit; frame = frame->previous) {
-        memo_entry *entry = memo_entry_of(frame);
+        frames_memo_entry *entry = memo_entry_of(frame);
         uint32_t id;
         if (__builtin_expect(entry->instr == compat_frame_instr(frame), 1)) {
             id = entry->id;

@@ -9,10 +9,11 @@
  *   interpreter (use_caches = 1), it keeps, on each code object, a cache
  *   from instruction to site (nframe 1) or frame id (nframe > 1), so the
  *   line table is decoded once per instruction, not once per allocation.
- *   With nframe > 1 a frame memo (frame address -> instruction, frame
- *   id; an instruction points into one code object's bytecode) answers
- *   for the frames of a deep stack without the cache or the completeness
- *   test,
+ *   A memo (frames_memo: instruction -> id; an instruction points into
+ *   one code object's bytecode) answers before the cache and the
+ *   completeness test: with nframe 1 by instruction (site ids, inline in
+ *   frames_capture_site_with_gil), with nframe > 1 by frame address (frame
+ *   ids, for the frames of a deep stack).  With nframe > 1
  *   the previous traceback is recognized while it is read, and recent
  *   tracebacks find their site by hash, confirmed against the site's own
  *   frames, without the sites lock.  Both memos are the main GIL's, and
@@ -57,6 +58,24 @@ typedef struct code_cache {
     uint32_t ids[];
 } code_cache;
 
+/* The memo (frames.c: frames_memo, the main GIL): an instruction pointer
+   seen lately and its id; see frames.c for when an entry is valid. */
+typedef struct {
+    const void *instr;
+    uint32_t id;
+} frames_memo_entry;
+
+#define FRAMES_MEMO_BITS 10
+extern frames_memo_entry frames_memo[1u << FRAMES_MEMO_BITS];
+
+/* nframe 1: the entry of an instruction (code units are 2 bytes apart). */
+static inline frames_memo_entry *
+frames_memo_of_instr(const void *instr)
+{
+    return &frames_memo[((uintptr_t)instr >> 1) &
+                        ((1u << FRAMES_MEMO_BITS) - 1)];
+}
+
 extern Py_ssize_t frames_code_extra_index;
 extern int frames_nframe;
 
@@ -92,15 +111,12 @@ static inline uint32_t
 frames_capture_site_with_gil(PyThreadState *tstate)
 {
     if (frames_nframe == 1 && tstate != NULL) {
-        compat_frame *frame = compat_current_frame(tstate);
+        compat_frame *frame = compat_top_frame(tstate);
         if (frame != NULL) {
-            code_cache *cache = compat_code_get_extra(compat_frame_code(frame),
-                                                      frames_code_extra_index);
-            if (cache != NULL) {
-                uint32_t id = cache->ids[frames_cache_slot(cache, frame)];
-                if (id != 0) {
-                    return id;
-                }
+            const void *instr = compat_frame_instr(frame);
+            frames_memo_entry *entry = frames_memo_of_instr(instr);
+            if (entry->instr == instr) {
+                return entry->id;
             }
         }
     }

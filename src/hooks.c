@@ -585,6 +585,24 @@ gil_free_traced(void *ctx, void *ptr)
     }
     in_tracer = 1;
     if (is_tracing()) {
+        PyThreadState *tstate = compat_tstate_gil_known();
+        if (gil_context(tstate) == IN_MAIN &&
+            !atomic_load_explicit(&foreign_blocks, memory_order_relaxed)) {
+            /* The block can only be in gil_table, which the main GIL
+               guards: nobody can record its address again before the
+               trace is removed, even once it is freed.  So free first,
+               with the trace's slot being loaded meanwhile: a big table's
+               cache miss overlaps the allocator's own. */
+            u64map_prefetch(&gil_table.blocks, (uintptr_t)ptr);
+            hook->wrapped.free(hook->wrapped.ctx, ptr);
+            int saved_errno = errno; /* see "errno" above */
+            traces_remove_from(&gil_table, TRACES_GIL, (uintptr_t)ptr, NULL,
+                               NULL);
+            timer_tick();
+            errno = saved_errno;
+            in_tracer = 0;
+            return;
+        }
         int saved_errno = errno; /* see "errno" above */
         forget_gil_block(ptr);
         errno = saved_errno;

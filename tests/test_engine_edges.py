@@ -168,6 +168,34 @@ def test_deep_tracebacks_stay_right_as_code_objects_come_and_go(
             block.free()
 
 
+def test_lines_stay_right_as_code_objects_come_and_go(tracing):
+    # GIVEN tracing with 1 frame
+    # WHEN 3000 functions are compiled, run and freed, each allocating a
+    # bytearray from its own file and line (the same bytecode, which a new
+    # code object may put where a dead one had it), the last of each file
+    # kept
+    kept = {}
+    for i in range(3000):
+        namespace = {}
+        source = ("def f(size):\n" + "\n" * (i % 5)
+                  + "    return bytearray(size)\n")
+        filename = "line%d.py" % (i % 7)
+        exec(compile(source, filename, "exec"), namespace)
+        kept[filename] = (call_with(namespace["f"], 1000 + i), 2 + i % 5)
+        namespace.clear()
+    gc.collect()
+    # THEN the lines holding memory in those files are the kept blocks'
+    stats = engine._get_stats()
+    found = {(filename, line): size for filename, lines in stats.items()
+             if filename.startswith("line") and filename.endswith(".py")
+             for line, (size, count) in lines.items() if size}
+    assert sorted(found) == sorted((name, line)
+                                   for name, (_, line) in kept.items())
+    for (name, line), size in found.items():
+        assert size >= len(kept[name][0])
+    del kept
+
+
 def resume(generator):
     return next(generator)  # resume-line
 
