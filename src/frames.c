@@ -5,7 +5,22 @@
 #include "rawmem.h"
 #include "sites.h"
 
-Py_ssize_t frames_code_extra_index = -1; /* set once at import */
+/* Per-code cache, hung on the code object's co_extra slot.  Guarded by
+   the GIL. */
+typedef struct code_cache {
+    PyCodeObject *code; /* borrowed: the cache dies with it */
+    struct code_cache *prev;
+    struct code_cache *next;
+    uint32_t filename_id;
+    uint32_t n_ids;
+    int detached;   /* being dropped by frames_drop_caches */
+    int32_t *lines; /* line of each code unit, decoded at the first miss */
+    /* per code unit + 1 (slot 0 is unit -1): site id when nframe is 1,
+       frame id otherwise; 0 when not computed yet */
+    uint32_t ids[];
+} code_cache;
+
+static Py_ssize_t frames_code_extra_index = -1; /* set once at import */
 int frames_nframe = 1;                   /* written with the GIL */
 static code_cache *all_caches;           /* GIL */
 static size_t live_caches;               /* GIL */
@@ -458,6 +473,18 @@ intern_cached_frame(code_cache *cache, int unit)
     return id;
 }
 
+/* The slot of a frame's code unit in its code's cache (unit -1, or one
+   out of range, takes slot 0). */
+static inline uint32_t
+cache_slot(code_cache *cache, compat_frame *frame)
+{
+    int unit = compat_frame_lasti(frame);
+    if (unit < -1 || (uint32_t)(unit + 1) >= cache->n_ids) {
+        unit = -1;
+    }
+    return (uint32_t)(unit + 1);
+}
+
 /* Frame id of a frame read without caches: immutable code data only. */
 static uint32_t
 uncached_frame_id(compat_frame *frame)
@@ -481,7 +508,7 @@ frame_id_via_cache(compat_frame *frame, int *cached)
         return uncached_frame_id(frame);
     }
     *cached = 1;
-    uint32_t slot = frames_cache_slot(cache, frame);
+    uint32_t slot = cache_slot(cache, frame);
     uint32_t id = cache->ids[slot];
     if (id == 0) {
         id = intern_cached_frame(cache, (int)slot - 1);
@@ -499,7 +526,7 @@ single_frame_site(compat_frame *frame)
     if (cache == NULL) {
         return intern_single_frame_site(uncached_frame_id(frame));
     }
-    uint32_t slot = frames_cache_slot(cache, frame);
+    uint32_t slot = cache_slot(cache, frame);
     uint32_t id = cache->ids[slot];
     if (id == 0) {
         id = intern_single_frame_site(

@@ -43,21 +43,6 @@
 
 #define FRAMES_MAX_NFRAME 65535
 
-/* Per-code cache, hung on the code object's co_extra slot.  Guarded by
-   the GIL. */
-typedef struct code_cache {
-    PyCodeObject *code; /* borrowed: the cache dies with it */
-    struct code_cache *prev;
-    struct code_cache *next;
-    uint32_t filename_id;
-    uint32_t n_ids;
-    int detached;   /* being dropped by frames_drop_caches */
-    int32_t *lines; /* line of each code unit, decoded at the first miss */
-    /* per code unit + 1 (slot 0 is unit -1): site id when nframe is 1,
-       frame id otherwise; 0 when not computed yet */
-    uint32_t ids[];
-} code_cache;
-
 /* The memo (frames.c: frames_memo, the main GIL): an instruction pointer
    seen lately and its id; see frames.c for when an entry is valid. */
 typedef struct {
@@ -76,7 +61,6 @@ frames_memo_of_instr(const void *instr)
                         ((1u << FRAMES_MEMO_BITS) - 1)];
 }
 
-extern Py_ssize_t frames_code_extra_index;
 extern int frames_nframe;
 
 int frames_init(void);
@@ -93,16 +77,6 @@ size_t frames_cache_count(void);
 /* The line that a code unit of a code object belongs to (the line table
    decoded in C); co_firstlineno for unit -1, 0 for a unit with no line. */
 int frames_code_line(PyCodeObject *code, int unit);
-
-static inline uint32_t
-frames_cache_slot(code_cache *cache, compat_frame *frame)
-{
-    int unit = compat_frame_lasti(frame);
-    if (unit < -1 || (uint32_t)(unit + 1) >= cache->n_ids) {
-        unit = -1;
-    }
-    return (uint32_t)(unit + 1);
-}
 
 /* The site of the running code, GIL held: the common case (nframe 1, the
    instruction seen before) is a few loads, inline; anything else goes to

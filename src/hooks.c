@@ -298,25 +298,18 @@ forget_elsewhere(int context, void *ptr)
     }
 }
 
-/* Forget a MEM/OBJ block about to be freed (its address is still
-   allocated, so no other thread can be given it meanwhile).  A free in the
-   main interpreter is a traced event for 0.9.1's timer too. */
+/* Forget a MEM/OBJ block of the main interpreter (the main GIL held); with
+   may_be_foreign, look in raw_table too when gil_table does not have it.
+   A free in the main interpreter is a traced event for 0.9.1's timer too. */
 static inline void
-forget_gil_block(void *ptr)
+forget_in_main(void *ptr, int may_be_foreign)
 {
-    PyThreadState *tstate = compat_tstate_gil_known();
-    int context = gil_context(tstate);
-    if (context == IN_MAIN) {
-        if (!traces_remove_from(&gil_table, TRACES_GIL, (uintptr_t)ptr, NULL,
-                                NULL) &&
-            atomic_load_explicit(&foreign_blocks, memory_order_relaxed)) {
-            forget_locked(ptr);
-        }
-        timer_tick();
+    if (!traces_remove_from(&gil_table, TRACES_GIL, (uintptr_t)ptr, NULL,
+                            NULL) &&
+        may_be_foreign) {
+        forget_locked(ptr);
     }
-    else {
-        forget_elsewhere(context, ptr);
-    }
+    timer_tick();
 }
 
 /* ---- the hooks ------------------------------------------------------------
@@ -584,30 +577,39 @@ gil_free_traced(void *ctx, void *ptr)
         return;
     }
     in_tracer = 1;
-    if (is_tracing()) {
-        PyThreadState *tstate = compat_tstate_gil_known();
-        if (gil_context(tstate) == IN_MAIN &&
-            !atomic_load_explicit(&foreign_blocks, memory_order_relaxed)) {
-            /* The block can only be in gil_table, which the main GIL
-               guards: nobody can record its address again before the
-               trace is removed, even once it is freed.  So free first,
-               with the trace's slot being loaded meanwhile: a big table's
-               cache miss overlaps the allocator's own. */
-            u64map_prefetch(&gil_table.blocks, (uintptr_t)ptr);
-            hook->wrapped.free(hook->wrapped.ctx, ptr);
-            int saved_errno = errno; /* see "errno" above */
-            traces_remove_from(&gil_table, TRACES_GIL, (uintptr_t)ptr, NULL,
-                               NULL);
-            timer_tick();
-            errno = saved_errno;
-            in_tracer = 0;
-            return;
-        }
+    if (!is_tracing()) {
+        hook->wrapped.free(hook->wrapped.ctx, ptr);
+        in_tracer = 0;
+        return;
+    }
+    PyThreadState *tstate = compat_tstate_gil_known();
+    int context = gil_context(tstate);
+    int foreign = atomic_load_explicit(&foreign_blocks, memory_order_relaxed);
+    if (context == IN_MAIN && !foreign) {
+        /* The block can only be in gil_table, which the main GIL guards:
+           nobody can record its address again before the trace is
+           removed, even once it is freed.  So free first, with the trace's
+           slot being loaded meanwhile: a big table's cache miss overlaps
+           the allocator's own. */
+        u64map_prefetch(&gil_table.blocks, (uintptr_t)ptr);
+        hook->wrapped.free(hook->wrapped.ctx, ptr);
         int saved_errno = errno; /* see "errno" above */
-        forget_gil_block(ptr);
+        forget_in_main(ptr, 0);
         errno = saved_errno;
     }
-    hook->wrapped.free(hook->wrapped.ctx, ptr);
+    else {
+        /* Forget first: while its address is still allocated, no thread
+           of another interpreter can be given it and record it. */
+        int saved_errno = errno; /* see "errno" above */
+        if (context == IN_MAIN) {
+            forget_in_main(ptr, 1);
+        }
+        else {
+            forget_elsewhere(context, ptr);
+        }
+        errno = saved_errno;
+        hook->wrapped.free(hook->wrapped.ctx, ptr);
+    }
     in_tracer = 0;
 }
 

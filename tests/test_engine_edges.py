@@ -110,29 +110,35 @@ def call_with(function, argument):
     return function(argument)
 
 
-def call_generated(i):
-    """Compile and run a function of file caller<i % 7>.py that allocates a
-    block of 1000 + i bytes from line 2 + i % 5 (through KnownBlock);
-    return the block and that (file, line)."""
-    namespace = {"KnownBlock": KnownBlock, "OBJ": engine.DOMAIN_OBJ}
+def call_generated(i, prefix, body, names):
+    """Compile and run a function f(size) of file <prefix><i % 7>.py whose
+    line 2 + i % 5 is `return <body>`, with size 1000 + i and the globals
+    `names`; return its result and that (file, line)."""
+    namespace = dict(names)
     # Blank lines move the line and leave the bytecode as it is: a new code
     # object may put the same instructions at the same addresses.
-    source = ("def f(size):\n" + "\n" * (i % 5)
-              + "    return KnownBlock(OBJ, size)\n")
-    filename = "caller%d.py" % (i % 7)
+    source = "def f(size):\n" + "\n" * (i % 5) + "    return %s\n" % body
+    filename = "%s%d.py" % (prefix, i % 7)
     exec(compile(source, filename, "exec"), namespace)
     # One call deeper than the frame of exec: no other frame takes f's
     # stack slot between two calls.
-    block = call_with(namespace["f"], 1000 + i)
+    result = call_with(namespace["f"], 1000 + i)
     # f and its globals hold each other: break the cycle, so that the code
     # object dies here and the next one may take its memory.
     namespace.clear()
-    return block, (filename, 2 + i % 5)
+    return result, (filename, 2 + i % 5)
+
+
+def call_generated_block(i):
+    """call_generated allocating a KnownBlock from files caller*.py."""
+    return call_generated(i, "caller", "KnownBlock(OBJ, size)",
+                          {"KnownBlock": KnownBlock,
+                           "OBJ": engine.DOMAIN_OBJ})
 
 
 def generated_sites():
     """(size, count) by the first two frames of the sites of the blocks
-    allocated through call_generated."""
+    allocated through call_generated_block."""
     found = {}
     for size, count, frames in engine._get_sites():
         if frames[0][0] == HELPER_FILE and frames[1][0].startswith("caller"):
@@ -150,7 +156,7 @@ def test_deep_tracebacks_stay_right_as_code_objects_come_and_go(
     # slots), the last block of each file kept
     kept = {}
     for i in range(3000):
-        block, where = call_generated(i)
+        block, where = call_generated_block(i)
         old = kept.pop(where[0], None)
         if old is not None:
             old[0].free()
@@ -176,13 +182,9 @@ def test_lines_stay_right_as_code_objects_come_and_go(tracing):
     # kept
     kept = {}
     for i in range(3000):
-        namespace = {}
-        source = ("def f(size):\n" + "\n" * (i % 5)
-                  + "    return bytearray(size)\n")
-        filename = "line%d.py" % (i % 7)
-        exec(compile(source, filename, "exec"), namespace)
-        kept[filename] = (call_with(namespace["f"], 1000 + i), 2 + i % 5)
-        namespace.clear()
+        data, (filename, line) = call_generated(i, "line", "bytearray(size)",
+                                                {})
+        kept[filename] = (data, line)
     gc.collect()
     # THEN the lines holding memory in those files are the kept blocks'
     stats = engine._get_stats()
