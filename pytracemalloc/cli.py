@@ -7,9 +7,10 @@ The output, on stdout: ``tracemalloc VERSION`` and an empty line; a
 empty line when the files come from several processes (each top is then
 named 'TIMESTAMP [pid PID]'); one top per file, in the order the snapshots
 were taken, each ending with an empty line; ``N snapshots``.  A file named
-twice is shown once.  A file that cannot be read stops the command with
-``ERROR: Failed to load FILE: [TYPE] MESSAGE`` and exit status 1; no file
-at all prints the usage and exits with 1; a bad option exits with 2.
+twice is shown once.  A file that cannot be read is named on stderr with
+0.9.1's line ``ERROR: Failed to load FILE: [TYPE] MESSAGE`` and left out;
+every other file is shown, and the command then exits with status 1.  No
+file at all prints the usage and exits with 1; a bad option exits with 2.
 """
 
 import sys
@@ -96,13 +97,15 @@ def main(argv=None):
         return 1
 
     snapshots = []
+    failed = 0
     for filename in _unique(filenames):
         try:
             snapshot = Snapshot.load(filename)
         except SnapshotLoadError as exc:
-            out.write(_load_error(filename, exc) + "\n")
-            out.flush()
-            return 1
+            sys.stderr.write(_load_error(filename, exc) + "\n")
+            sys.stderr.flush()
+            failed += 1
+            continue
         if options.include:
             snapshot.filter_filenames(options.include, True)
         if options.exclude:
@@ -134,4 +137,4 @@ def main(argv=None):
 
     out.write("%s snapshots\n" % len(snapshots))
     out.flush()
-    return 0
+    return 1 if failed else 0

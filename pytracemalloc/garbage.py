@@ -19,10 +19,14 @@ PEP 442 runs it before looking at the cycle); everything else unreachable
 is freed as usual.  With ``gc.set_debug(gc.DEBUG_SAVEALL)`` every
 unreachable object is kept and reported, and an instance's ``__dict__`` is
 reported on its own line, right after the instance, as on those older
-interpreters where every instance had one.
+interpreters where every instance had one.  Where the interpreter creates
+an instance's ``__dict__`` only when it is read (3.11+), the dictionary we
+had to create is shown at the instance's line (``???`` when the instance is
+not traced), never at a line of this package.
 """
 
 import gc
+import os
 import reprlib
 
 from pytracemalloc import _tracemalloc
@@ -93,6 +97,8 @@ class _GetUncollectable:
         self._new_garbage()
 
     def _new_garbage(self):
+        """[(obj, instance)]: instance is the object whose ``__dict__`` obj
+        is, else None."""
         _collect()
         saveall = gc.get_debug() & gc.DEBUG_SAVEALL
         objects = []
@@ -100,18 +106,41 @@ class _GetUncollectable:
             if id(obj) in self.seen:
                 continue
             self.seen.add(id(obj))
-            objects.append(obj)
+            objects.append((obj, None))
             attributes = _instance_dict(obj) if saveall else None
             if attributes is not None and id(attributes) not in self.seen:
                 self.seen.add(id(attributes))
-                objects.append(attributes)
+                objects.append((attributes, obj))
         return objects
 
     def get_new_objects(self):
         """[(obj, source)]: source is (size, filename, lineno) of the block
         holding obj, or None when it is not traced."""
-        return [(obj, _tracemalloc._get_object_trace(obj))
-                for obj in self._new_garbage()]
+        return [(obj, _source(obj, instance))
+                for obj, instance in self._new_garbage()]
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _is_own_file(filename):
+    return os.path.dirname(os.path.abspath(filename)) == _PACKAGE_DIR
+
+
+def _source(obj, instance):
+    """obj's source as get_new_objects gives it.  A block allocated at a
+    line of this package is one we made: an instance's ``__dict__`` that
+    only existed once _instance_dict read it (interpreters that create it
+    lazily).  It takes its instance's line, or none; the tracer's own file
+    is never shown as an allocation site."""
+    source = _tracemalloc._get_object_trace(obj)
+    if source is None or not _is_own_file(source[1]):
+        return source
+    owner = (_tracemalloc._get_object_trace(instance)
+             if instance is not None else None)
+    if owner is None:
+        return None
+    return (source[0],) + tuple(owner[1:])
 
 
 class DisplayGarbage:

@@ -14,12 +14,28 @@
 typedef struct {
     PyMemAllocatorEx wrapped; /* the allocator we call through to */
     int installed;            /* our hook is somewhere in the chain */
+    /* Below another tracer that wrapped it, with our top instance above
+       that tracer: record nothing, forget as usual.  What reaches it then
+       not nested in our top hook is that tracer's own bookkeeping (stdlib
+       tracemalloc's traces and tracebacks, allocated outside its hooks). */
+    int quiet;
 } domain_hook;
 
-/* Written with the main GIL by enable/disable/rejoin; read by the hooks. */
+/* Written with the main GIL by enable/disable/rejoin; read by the hooks.
+   Each domain has two instances of our hook (the same functions, told
+   apart by their context): the first one, installed by enable(), and the
+   top one, installed above a tracer that wrapped the first one (stdlib's
+   tracemalloc.start() after ours), so that every allocation is recorded
+   once, at the top, and what that tracer allocates for itself, nested in
+   our top hook or made by it directly, is never recorded (issue 27).  The
+   chain is then the one stdlib-first would give: ours, stdlib, ours
+   (quiet), the allocator. */
 static domain_hook hook_raw;
 static domain_hook hook_mem;
 static domain_hook hook_obj;
+static domain_hook top_raw;
+static domain_hook top_mem;
+static domain_hook top_obj;
 
 /* Whether hooks record.  Written with the main GIL and the table lock
    held; read by every hook without a lock (a hook that sees a stale value
@@ -278,6 +294,14 @@ record_raw_block(void *ptr, size_t size)
     record_locked(tstate, ptr, size, NULL);
 }
 
+/* What a quiet hook (domain_hook) records of a block it resizes. */
+static void
+record_nothing(void *ptr, size_t size)
+{
+    (void)ptr;
+    (void)size;
+}
+
 /* Remove a block from raw_table; 1 when it was traced there. */
 static int
 forget_locked(void *ptr)
@@ -402,9 +426,15 @@ traced_allocation(domain_hook *hook, size_t nelem, size_t elsize, int zeroed,
                   void (*record)(void *ptr, size_t size))
 {
     PyMemAllocatorEx *wrapped = &hook->wrapped;
-    if (in_tracer) {
+    if (in_tracer || hook->quiet) {
         if (in_tracer == IN_TRACER_PROBE) {
             note_probe(hook);
+        }
+        else if (!in_tracer) {
+            /* Quiet: the bytes of another tracer's block count down like
+               any others, and a sample landing in them is dropped, so
+               that the user's blocks keep their chance of being sampled. */
+            (void)sampled_out(nelem * elsize);
         }
         return zeroed ? wrapped->calloc(wrapped->ctx, nelem, elsize)
                       : wrapped->malloc(wrapped->ctx, elsize);
@@ -542,7 +572,10 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
         if (ptr != NULL) {
             /* The block now belongs to the line that resized it, as in
                stdlib tracemalloc. */
-            if (!sampled_out(size)) {
+            if (hook->quiet) {
+                /* another tracer's own block: not an event of ours */
+            }
+            else if (!sampled_out(size)) {
                 record_in_main(tstate, ptr, size);
             }
             else {
@@ -562,7 +595,8 @@ gil_realloc(void *ctx, void *old_ptr, size_t size)
             /* The old block may be the main interpreter's. */
             traces_remove(&gil_table, (uintptr_t)old_ptr, NULL, NULL);
         }
-        ptr = locked_realloc(hook, old_ptr, size, record_gil_block);
+        ptr = locked_realloc(hook, old_ptr, size,
+                             hook->quiet ? record_nothing : record_gil_block);
     }
     in_tracer = 0;
     return ptr;
@@ -672,7 +706,8 @@ raw_realloc(void *ctx, void *old_ptr, size_t size)
         return hook->wrapped.realloc(hook->wrapped.ctx, old_ptr, size);
     }
     in_tracer = 1;
-    void *ptr = locked_realloc(hook, old_ptr, size, record_raw_block);
+    void *ptr = locked_realloc(hook, old_ptr, size,
+                               hook->quiet ? record_nothing : record_raw_block);
     in_tracer = 0;
     return ptr;
 }
@@ -787,12 +822,30 @@ reset_all(void)
     g_mutex_unlock(&table_lock);
 }
 
-static const PyMemAllocatorEx raw_hooks = {&hook_raw, raw_malloc, raw_calloc,
-                                           raw_realloc, raw_free};
-static const PyMemAllocatorEx mem_hooks = {&hook_mem, gil_malloc, gil_calloc,
-                                           gil_realloc, gil_free};
-static const PyMemAllocatorEx obj_hooks = {&hook_obj, gil_malloc, gil_calloc,
-                                           gil_realloc, gil_free};
+/* A domain's two instances of our hook and their allocator tables. */
+typedef struct {
+    PyMemAllocatorDomain domain;
+    domain_hook *first;
+    domain_hook *top;
+    PyMemAllocatorEx first_ops;
+    PyMemAllocatorEx top_ops;
+} domain_hooks;
+
+static const domain_hooks raw_hooks = {
+    PYMEM_DOMAIN_RAW, &hook_raw, &top_raw,
+    {&hook_raw, raw_malloc, raw_calloc, raw_realloc, raw_free},
+    {&top_raw, raw_malloc, raw_calloc, raw_realloc, raw_free}};
+static const domain_hooks mem_hooks = {
+    PYMEM_DOMAIN_MEM, &hook_mem, &top_mem,
+    {&hook_mem, gil_malloc, gil_calloc, gil_realloc, gil_free},
+    {&top_mem, gil_malloc, gil_calloc, gil_realloc, gil_free}};
+static const domain_hooks obj_hooks = {
+    PYMEM_DOMAIN_OBJ, &hook_obj, &top_obj,
+    {&hook_obj, gil_malloc, gil_calloc, gil_realloc, gil_free},
+    {&top_obj, gil_malloc, gil_calloc, gil_realloc, gil_free}};
+static const domain_hooks *const all_hooks[] = {&raw_hooks, &mem_hooks,
+                                                &obj_hooks};
+
 
 int
 hooks_enable(int nframe)
@@ -804,14 +857,19 @@ hooks_enable(int nframe)
         hooks_rejoin();
         return 0;
     }
-    install(PYMEM_DOMAIN_RAW, &hook_raw, &raw_hooks);
-    install(PYMEM_DOMAIN_MEM, &hook_mem, &mem_hooks);
-    install(PYMEM_DOMAIN_OBJ, &hook_obj, &obj_hooks);
+    for (size_t i = 0; i < 3; i++) {
+        install(all_hooks[i]->domain, all_hooks[i]->first,
+                &all_hooks[i]->first_ops);
+    }
     atomic_store(&untraced_count, 0);
     g_mutex_lock(&table_lock);
     traces_reset_peak();
     atomic_store(&tracing, 1);
     g_mutex_unlock(&table_lock);
+    /* A first instance left in another tracer's chain by an earlier
+       disable() records again from there: put the top one above that
+       tracer. */
+    hooks_rejoin();
     return 0;
 }
 
@@ -825,18 +883,27 @@ hooks_disable(void)
     g_mutex_lock(&table_lock);
     atomic_store(&tracing, 0);
     g_mutex_unlock(&table_lock);
-    uninstall(PYMEM_DOMAIN_OBJ, &hook_obj);
-    uninstall(PYMEM_DOMAIN_MEM, &hook_mem);
-    uninstall(PYMEM_DOMAIN_RAW, &hook_raw);
+    for (size_t i = 3; i-- > 0;) {
+        const domain_hooks *hooks = all_hooks[i];
+        uninstall(hooks->domain, hooks->top);
+        uninstall(hooks->domain, hooks->first);
+        /* A top instance put back what it wrapped: the first one is the
+           only one left in the chain (passing through, tracing off). */
+        if (!hooks->top->installed) {
+            hooks->first->quiet = 0;
+        }
+    }
     reset_all();
 }
 
 static void
 note_probe(void *hook_ctx)
 {
-    probe_hits |= hook_ctx == &hook_raw   ? 1u << PYMEM_DOMAIN_RAW
-                  : hook_ctx == &hook_mem ? 1u << PYMEM_DOMAIN_MEM
-                                          : 1u << PYMEM_DOMAIN_OBJ;
+    probe_hits |=
+        hook_ctx == &hook_raw || hook_ctx == &top_raw ? 1u << PYMEM_DOMAIN_RAW
+        : hook_ctx == &hook_mem || hook_ctx == &top_mem
+            ? 1u << PYMEM_DOMAIN_MEM
+            : 1u << PYMEM_DOMAIN_OBJ;
 }
 
 /* Whether an allocation made at the top of `domain` reaches our hook: a
@@ -868,17 +935,43 @@ chain_reaches_us(PyMemAllocatorDomain domain)
     return probe == NULL || (probe_hits & (1u << domain)) != 0;
 }
 
+/* Make the domain's chain have one recording instance of our hook, at its
+   top where we can: see domain_hook.  Returns 1 when an instance was
+   installed. */
 static int
-rejoin_domain(PyMemAllocatorDomain domain, domain_hook *hook,
-              const PyMemAllocatorEx *ours)
+settle_domain(const domain_hooks *hooks)
 {
-    if (chain_reaches_us(domain)) {
+    domain_hook *first = hooks->first, *top = hooks->top;
+    PyMemAllocatorEx current;
+    PyMem_GetAllocator(hooks->domain, &current);
+    if (current.ctx == top) {
         return 0;
     }
-    /* Cut out: what is on top now is what the cutting tracer wrapped, a
-       chain that no longer contains us.  Wrap it again. */
-    hook->installed = 0;
-    install(domain, hook, ours);
+    if (current.ctx == first) {
+        /* The tracer above the first instance put back what it wrapped:
+           our top instance went with it. */
+        top->installed = 0;
+        first->quiet = 0;
+        return 0;
+    }
+    if (!chain_reaches_us(hooks->domain)) {
+        /* Cut out: what is on top now is what the cutting tracer wrapped,
+           a chain that no longer contains us.  Wrap it again. */
+        top->installed = 0;
+        first->quiet = 0;
+        first->installed = 0;
+        install(hooks->domain, first, &hooks->first_ops);
+        return 1;
+    }
+    if (top->installed) {
+        /* A second tracer wrapped our top instance: it still records
+           everything once (a third instance is not worth its cost). */
+        return 0;
+    }
+    /* Another tracer wrapped the first instance.  Go above it; from now
+       on, what the first instance sees is that tracer's own. */
+    install(hooks->domain, top, &hooks->top_ops);
+    first->quiet = 1;
     return 1;
 }
 
@@ -915,9 +1008,11 @@ hooks_rejoin(void)
         gil_context(compat_tstate_gil_known()) != IN_MAIN) {
         return 0;
     }
-    return rejoin_domain(PYMEM_DOMAIN_RAW, &hook_raw, &raw_hooks) +
-           rejoin_domain(PYMEM_DOMAIN_MEM, &hook_mem, &mem_hooks) +
-           rejoin_domain(PYMEM_DOMAIN_OBJ, &hook_obj, &obj_hooks);
+    int installed = 0;
+    for (size_t i = 0; i < 3; i++) {
+        installed += settle_domain(all_hooks[i]);
+    }
+    return installed;
 }
 
 int

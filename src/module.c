@@ -302,6 +302,31 @@ tm_rejoin(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
     return PyLong_FromLong(rejoin_and_tidy());
 }
 
+/* _call_untraced(callable, *args): call it with this thread's allocations
+   passed through untraced, then re-join.  For another tracer's start
+   (stdlib's tracemalloc.start): what it allocates for itself there is its
+   own, and once it wrapped our hooks we go above it (hooks_rejoin). */
+static PyObject *
+tm_call_untraced(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+    if (nargs < 1 || !PyCallable_Check(PyTuple_GET_ITEM(args, 0))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_call_untraced() takes a callable and its arguments");
+        return NULL;
+    }
+    PyObject *rest = PyTuple_GetSlice(args, 1, nargs);
+    if (rest == NULL) {
+        return NULL;
+    }
+    hooks_untraced_begin();
+    PyObject *result = PyObject_Call(PyTuple_GET_ITEM(args, 0), rest, NULL);
+    hooks_untraced_end();
+    Py_DECREF(rest);
+    rejoin_and_tidy();
+    return result;
+}
+
 static PyObject *
 tm_get_traced_memory(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
@@ -1586,6 +1611,9 @@ static PyMethodDef module_methods[] = {
     {"_is_main_interpreter", tm_is_main_interpreter, METH_NOARGS,
      "Whether the caller runs in the main interpreter, whose start-up and "
      "exit drive tracing."},
+    {"_call_untraced", tm_call_untraced, METH_VARARGS,
+     "_call_untraced(callable, *args): call it untraced, then re-join the "
+     "allocator chains (for another tracer's start)."},
     {"_rejoin", tm_rejoin, METH_NOARGS,
      "Put the hooks back on top of allocator chains that no longer reach "
      "them; return how many."},

@@ -161,25 +161,40 @@ def test_different_processes_get_a_warning_and_named_tops(tmp_path):
             "(compared to 2013-06-01 10:00:00 [pid 20])") in lines
 
 
-def test_a_bad_file_stops_with_one_error_line_and_status_1(tmp_path):
-    # GIVEN a good snapshot and a missing file
-    good = write_snapshot(tmp_path / "good", {"x.py": {1: (1, 1)}},
-                          "2013-06-01 10:00:00")
+def test_bad_files_are_named_on_stderr_and_every_good_file_is_shown(
+        tmp_path):
+    # GIVEN a missing file and a file that is no snapshot, named before,
+    # between and after two good snapshots
+    first = write_snapshot(tmp_path / "first", {"x.py": {1: (1, 1)}},
+                           "2013-06-01 10:00:00")
+    second = write_snapshot(tmp_path / "second", {"x.py": {1: (2, 2)}},
+                            "2013-06-01 10:00:01")
     missing = str(tmp_path / "missing")
-    # WHEN the CLI reads them
-    result = run_cli(good, missing)
-    # THEN 0.9.1's error line, no traceback, and status 1
-    assert result.returncode == 1
-    assert result.stdout.splitlines() == BANNER + [
-        "ERROR: Failed to load %s: [FileNotFoundError] [Errno 2] No such "
-        "file or directory: '%s'" % (missing, missing)]
-    # AND a file that is no snapshot names the reason
     garbage = tmp_path / "garbage"
     garbage.write_bytes(os.urandom(200))
+    # WHEN the CLI reads them
+    result = run_cli(missing, first, str(garbage), second)
+    # THEN 0.9.1's error line for each bad file, on stderr, no traceback
+    errors = result.stderr.splitlines()
+    assert errors[0] == (
+        "ERROR: Failed to load %s: [FileNotFoundError] [Errno 2] No such "
+        "file or directory: '%s'" % (missing, missing))
+    assert errors[1].startswith(
+        "ERROR: Failed to load %s: [SnapshotLoadError] " % garbage)
+    assert len(errors) == 2 and "Traceback" not in result.stderr
+    # AND both good files are shown, nothing of the errors on stdout
+    lines = result.stdout.splitlines()
+    assert lines[:2] == BANNER
+    assert "ERROR" not in result.stdout
+    assert lines[2] == "2013-06-01 10:00:00: Top 1 allocations per file"
+    assert ("2013-06-01 10:00:01: Top 1 allocations per file (compared to "
+            "2013-06-01 10:00:00)") in lines
+    assert lines[-1] == "2 snapshots"
+    # AND the status is 1, as it is when every file is bad
+    assert result.returncode == 1
     result = run_cli(str(garbage))
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert result.stdout.splitlines()[-1].startswith(
-        "ERROR: Failed to load %s: [SnapshotLoadError] " % garbage)
+    assert result.stdout.splitlines()[-1] == "0 snapshots"
 
 
 def test_a_0_9_1_pickle_leaves_its_own_module_out(tmp_path):

@@ -220,3 +220,85 @@ def test_a_tracer_that_cut_ours_out_of_the_chain_is_rejoined(tmp_path):
     assert "rejoined 3" in result.stdout
     assert "seen True" in result.stdout
     assert "again 0" in result.stdout
+
+
+# The child of the figures test: both tracers on, in the order given, over
+# real code; then each tracer's size and count at the known line and over
+# every line of the process, stdlib's own files left out of both.
+FIGURES_CHILD = textwrap.dedent('''
+    import json, os, sys, tracemalloc
+    import pytracemalloc
+    from pytracemalloc import _tracemalloc
+
+    nframe = int(sys.argv[2])
+    for name in sys.argv[1].split(","):
+        if name == "ours":
+            pytracemalloc.enable(nframe)
+        else:
+            tracemalloc.start(nframe)
+
+    compile("x = [i * 2 for i in range(100)]\\n" * 300, "<gen>", "exec")
+    DOCS = json.loads(json.dumps([{"k": str(i), "v": [i] * 3}
+                                  for i in range(3000)]))
+    KNOWN = [bytearray(1000) for _ in range(10000)]; KNOWN_LINE = 0
+
+    own = (tracemalloc.__file__, os.path.dirname(pytracemalloc.__file__))
+    def counted(filename):
+        return not filename.startswith(own)
+    ours = _tracemalloc._get_stats()
+    snapshot = tracemalloc.take_snapshot()
+    stdlib = {}
+    for stat in snapshot.statistics("lineno"):
+        frame = stat.traceback[0]
+        stdlib.setdefault(frame.filename, {})[frame.lineno] = (
+            stat.size, stat.count)
+    def totals(stats):
+        size = count = 0
+        for filename, lines in stats.items():
+            if counted(filename):
+                for line_size, line_count in lines.values():
+                    size += line_size
+                    count += line_count
+        return size, count
+    known = [stats.get(__file__, {}).get(KNOWN_LINE, (0, 0))
+             for stats in (ours, stdlib)]
+    print(json.dumps({"known": known, "totals": [totals(ours),
+                                                 totals(stdlib)]}))
+''')
+FIGURES_CHILD = FIGURES_CHILD.replace("KNOWN_LINE = 0", "KNOWN_LINE = %d" % (
+    FIGURES_CHILD.splitlines().index(next(
+        line for line in FIGURES_CHILD.splitlines()
+        if line.startswith("KNOWN = "))) + 1))
+
+
+@pytest.mark.parametrize("order", ["ours,stdlib", "stdlib,ours"])
+@pytest.mark.parametrize("nframe", [1, 25])
+def test_our_figures_do_not_count_the_other_tracers_bookkeeping(
+        tmp_path, order, nframe):
+    # GIVEN both tracers running, started in this order (issue 27: ours
+    # first, stdlib's traces and tracebacks were counted at the user's
+    # line: 40,006 blocks where stdlib saw 20,002)
+    script = tmp_path / "figures.py"
+    script.write_text(FIGURES_CHILD)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTRACEMALLOC", "PYTHONTRACEMALLOC")}
+    try:
+        result = subprocess.run(
+            [sys.executable, str(script), order, str(nframe)], env=env,
+            capture_output=True, text=True, timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"hang: {order} did not finish within {DEADLINE} s")
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+    figures = json.loads(result.stdout)
+    # WHEN 10,000 bytearray(1000) are made at one line, beside compile()
+    # and json
+    (our_size, our_count), (std_size, std_count) = figures["known"]
+    # THEN at that line ours and stdlib agree within 1%, and so do the
+    # totals over every line of the process
+    assert std_count >= 10000, figures
+    assert abs(our_count - std_count) <= 0.01 * std_count, figures
+    assert abs(our_size - std_size) <= 0.01 * std_size, figures
+    (our_size, our_count), (std_size, std_count) = figures["totals"]
+    assert abs(our_count - std_count) <= 0.01 * std_count, figures
+    assert abs(our_size - std_size) <= 0.01 * std_size, figures

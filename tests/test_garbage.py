@@ -3,7 +3,9 @@ line each, with the line that allocated them."""
 
 import gc
 import io
+import os
 import re
+import sys
 import weakref
 
 import pytest
@@ -100,6 +102,60 @@ def test_saveall_shows_every_object_and_the_instance_dict(
     first, second = lines_of(stream)
     assert first.group(4).startswith("<%s.Plain object at " % __name__)
     assert second.group(4).startswith("{'me': <")
+
+
+@pytest.mark.parametrize("nframe", [1, 5])
+def test_a_dict_the_display_had_to_create_takes_the_instance_line(
+        clean_garbage, nframe):
+    # GIVEN DEBUG_SAVEALL, a cycle made before tracing started, and one
+    # made while tracing at a known line, neither __dict__ ever read (3.11+
+    # creates it only when read: the display makes it exist)
+    stream = io.StringIO()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    Plain()
+    pytracemalloc.enable(nframe)
+    try:
+        display = DisplayGarbage(file=stream)
+        Plain(); line = sys._getframe().f_lineno  # allocation line
+        # WHEN displayed
+        display.display()
+    finally:
+        pytracemalloc.disable()
+    # THEN no line names a file of the tracer
+    lines = lines_of(stream)
+    assert len(lines) == 2 and all(lines), stream.getvalue()
+    package = os.path.dirname(pytracemalloc.__file__)
+    assert package not in stream.getvalue()
+    # AND the traced instance's dict is at the instance's line, with the
+    # dict's own size
+    instance, attributes = lines[0], lines[1]
+    assert (instance.group(1), instance.group(2)) == (__file__, str(line))
+    assert (attributes.group(1), attributes.group(2)) == (__file__,
+                                                          str(line))
+    assert attributes.group(4).startswith("{'me': <")
+    assert attributes.group(5) != "?"
+
+
+def test_the_dict_of_an_untraced_instance_is_shown_as_untraced(
+        clean_garbage):
+    # GIVEN DEBUG_SAVEALL and an instance made before tracing started, its
+    # __dict__ never read, that becomes garbage once the display exists
+    stream = io.StringIO()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    kept = Plain()
+    pytracemalloc.enable(1)
+    try:
+        display = DisplayGarbage(file=stream)
+        del kept
+        # WHEN displayed
+        display.display()
+    finally:
+        pytracemalloc.disable()
+    # THEN the instance and its dict are both shown untraced
+    lines = lines_of(stream)
+    assert len(lines) == 2 and all(lines), stream.getvalue()
+    assert [(line.group(1), line.group(2), line.group(5))
+            for line in lines] == [("???", "?", "?")] * 2
 
 
 def test_only_new_objects_unless_cumulative(tracing, clean_garbage):
