@@ -35,6 +35,12 @@
 #  pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #  include "internal/pycore_code.h"
 #  include "internal/pycore_frame.h"
+#  if PY_VERSION_HEX >= 0x030E0000
+/* 3.14 moved the frame accessors (_PyFrame_GetCode, _PyFrame_IsIncomplete,
+   _PyInterpreterFrame_LASTI) out of pycore_frame.h into
+   pycore_interpframe.h, the struct into pycore_interpframe_structs.h. */
+#    include "internal/pycore_interpframe.h"
+#  endif
 #  include "internal/pycore_object.h"
 #  if PY_VERSION_HEX >= 0x030C0000
 #    include "internal/pycore_interp.h"

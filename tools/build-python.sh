@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build a CPython from Debian's source packages into the interpreter cache,
-# outside the clone, reusing what is there.
+# Build a CPython into the interpreter cache, outside the clone, reusing what
+# is there.  The source is Debian's source package where the archive serves
+# one, otherwise an upstream tree from ../shared/cpython/ (checksum verified).
 #
 #   tools/build-python.sh NAME        e.g. 3.13, 3.14, 3.15, 3.14t,
 #                                     3.11-freelist-hooks, 3.11-nofreelists
@@ -18,9 +19,16 @@
 # its stamp file is written, after `make install` succeeded: a half build is
 # redone.
 #
-# Environment: PYTRACEMALLOC_CACHE (default /opt/pytracemalloc).
-# Exit status: 0 built or already there; 1 failed; 3 no source package for
-# that version can be had from the archive today (the message says so).
+# Where Debian serves no source, ../shared/cpython/ (beside the clone) may
+# hold Python-X.Y.Z.tar.xz with its line in SHA256SUMS; the newest X.Y.Z of
+# the version is used, and only after its checksum matches.  A clone without
+# ../shared simply has no second source.
+#
+# Environment: PYTRACEMALLOC_CACHE (default /opt/pytracemalloc),
+# PYTRACEMALLOC_SHARED_CPYTHON (default ../shared/cpython from the clone).
+# Exit status: 0 built or already there; 1 failed (a checksum mismatch
+# included); 3 no source of that version can be had today (the message
+# says so).
 set -euo pipefail
 
 name=${1:?usage: tools/build-python.sh NAME (e.g. 3.13, 3.14t, 3.11-freelist-hooks)}
@@ -120,13 +128,41 @@ fetch_source() {
     return 3
 }
 
+# Print the path of the newest upstream tree of $version in the shared
+# folder, after checking it against SHA256SUMS; 3 where there is none, 1
+# where its checksum is missing or wrong.
+shared_source() {
+    local dir=${PYTRACEMALLOC_SHARED_CPYTHON:-$repo/../shared/cpython} tarball base
+    [ -d "$dir" ] || return 3
+    tarball=$(ls "$dir"/Python-"$version".[0-9]*.tar.xz 2>/dev/null | sort -V | tail -n 1 || true)
+    [ -n "$tarball" ] || return 3
+    base=$(basename "$tarball")
+    if ! grep -qE "^[0-9a-f]{64}  $base\$" "$dir/SHA256SUMS" 2>/dev/null; then
+        echo "$name: $base has no line in $dir/SHA256SUMS: not used" >&2
+        return 1
+    fi
+    if ! (cd "$dir" && grep -E "  $base\$" SHA256SUMS | sha256sum -c --quiet --status -); then
+        echo "$name: $base does not match its checksum in $dir/SHA256SUMS: not used" >&2
+        return 1
+    fi
+    echo "$name: no Debian source; using $dir/$base (checksum verified)" >&2
+    echo "$tarball"
+}
+
 install_build_dependencies
 set +e
 tarball=$(fetch_source)
 status=$?
-set -e
 if [ $status -ne 0 ]; then
-    message="no source package of python$version can be had from the Debian archive ($(date +%F))"
+    tarball=$(shared_source)
+    status=$?
+fi
+set -e
+if [ $status -eq 1 ]; then
+    exit 1
+fi
+if [ $status -ne 0 ]; then
+    message="no source of python$version can be had: none downloadable from the Debian archive, none in ../shared/cpython ($(date +%F))"
     echo "$name: $message" >&2
     echo "$message" > "$log_dir/$name.status"
     exit 3
