@@ -6,9 +6,10 @@
 #                   interpreters of the cache (make pythons), and run the test
 #                   suite on this machine's python3 and on each of them
 #   make test PYTHONS=   the suite on this machine's python3 only
-#   make pythons    build the interpreters of the cache (CPython 3.13, 3.14,
-#                   3.15, free-threaded 3.14t, 3.11 with the free-list hooks
-#                   patch, 3.11 --without-freelists) from Debian's sources
+#   make pythons    build the interpreters of the cache (CPython 3.12, 3.13,
+#                   3.14, 3.15, free-threaded 3.13t and 3.14t, 3.11 with the
+#                   free-list hooks patch, 3.11 --without-freelists) from
+#                   Debian's sources, else from ../shared/cpython/
 #   make test-asan  the test suite under AddressSanitizer
 #   make bench      benchmarks against stdlib tracemalloc (and memray)
 #   make bench-report  the HTML report at 1,000 snapshots x 10,000 lines
@@ -17,7 +18,7 @@
 # pkg-config cannot find them, Python dependencies via pip.
 
 PYTHON ?= python3
-PYTHONS ?= 3.13 3.13t 3.14 3.15 3.14t 3.11-freelist-hooks 3.11-nofreelists
+PYTHONS ?= 3.12 3.13 3.14 3.11-freelist-hooks 3.11-nofreelists 3.13t 3.14t 3.15
 export PYTRACEMALLOC_CACHE ?= /opt/pytracemalloc
 STRICT_CFLAGS = -Wall -Wextra -Werror
 PIP = $(PYTHON) -m pip --disable-pip-version-check -q

@@ -84,6 +84,7 @@ trace_reference(PyObject *obj, PyRefTracerEvent event, void *data)
         uintptr_t block = (uintptr_t)compat_object_block(obj);
         if (event == PyRefTracer_DESTROY) {
             traces_park(hooks_gil_table(), block);
+            hooks_forget_recorded_block(block);
         }
         else if (block != hooks_last_recorded_block() &&
                  worth_moving(block)) {

@@ -1077,6 +1077,14 @@ hooks_last_recorded_block(void)
     return last_recorded_block;
 }
 
+void
+hooks_forget_recorded_block(uintptr_t block)
+{
+    if (last_recorded_block == block) {
+        last_recorded_block = 0;
+    }
+}
+
 int
 hooks_in_tracer(void)
 {

@@ -97,6 +97,13 @@ int hooks_in_main_interpreter(void);
    object created in that block was just allocated, not taken from a free
    list. */
 uintptr_t hooks_last_recorded_block(void);
+/* The object in `block` died (main GIL held): if it was the last block
+   recorded, an object created there later comes from a free list.  In
+   sampled mode the last recorded block can be old enough for its object
+   to die and its block to be handed out again by a free list (3.14's ints
+   recycle this way): without this, that reuse looked like the fresh
+   allocation and the block stayed parked, out of the statistics. */
+void hooks_forget_recorded_block(uintptr_t block);
 
 /* Blocks reported by extensions (stdlib's PyTraceMalloc_Track/Untrack,
    our C API): callable from any thread, with or without a GIL.  Track

@@ -13,9 +13,11 @@ import pytest
 DEADLINE = 180
 
 # What a test can create here: 3.11 has legacy ones only (_xxsubinterpreters);
-# 3.13+ names the module _interpreters and takes a config.
+# 3.12's _xxsubinterpreters.create(isolated=True), its default, gives an
+# interpreter its own GIL (isolated=False a legacy one); 3.13+ names the
+# module _interpreters and takes a config.
 HAS_LEGACY = sys.version_info >= (3, 11)
-HAS_ISOLATED = sys.version_info >= (3, 13)
+HAS_ISOLATED = sys.version_info >= (3, 12)
 
 PRELUDE = textwrap.dedent('''
     import sys, threading
@@ -31,8 +33,10 @@ PRELUDE = textwrap.dedent('''
     except ImportError:
         import _xxsubinterpreters as interpreters
         def create(kind):
-            assert kind == "legacy"
-            return interpreters.create()
+            if sys.version_info < (3, 12):
+                assert kind == "legacy"
+                return interpreters.create()
+            return interpreters.create(isolated=kind == "isolated")
         def run(iid, code):
             interpreters.run_string(iid, code)
     destroy = interpreters.destroy
@@ -65,9 +69,13 @@ for i in range(20000):
     data.append(str(i) * 5)
     if len(data) > 500:
         del data[:250]
-import json, decimal
+import json
 json.dumps([{"a": i} for i in range(1000)])
 """
+# _decimal in interpreters with their own GIL, created from threads, makes
+# CPython 3.12.0 abort ("double free or corruption"), traced or not.
+if sys.version_info[:2] != (3, 12) or kind != "isolated":
+    CODE += "import decimal\\n"
 errors = []
 def interpreter_worker():
     try:
@@ -119,8 +127,10 @@ kind = sys.argv[1]
 pytracemalloc.enable(1)
 iid = create(kind)
 # the subinterpreter keeps 500 blocks of 1000 bytes alive in its
-# __main__, made at line 2 of its own code
-run(iid, "x = 1\\nkept = [bytearray(1000) for _ in range(500)]\\n")
+# __main__, made at line 2 of its own code (compiled as "<string>" here:
+# 3.14 names a script run in an interpreter "<script>")
+run(iid, "exec(compile('x = 1\\\\nkept = [bytearray(1000) for _ in "
+         "range(500)]\\\\n', '<string>', 'exec'))")
 def held_by(stats, filename, lineno):
     return sum(s.size for s in stats if s.traceback[0].filename ==
                filename and s.traceback[0].lineno == lineno)
@@ -156,8 +166,8 @@ print("main still fine", pytracemalloc.is_enabled() in (True, False))
 '''
 
 
-@pytest.mark.skipif(not HAS_ISOLATED, reason="needs CPython 3.13+ "
-                    "(_interpreters) for interpreters with their own GIL")
+@pytest.mark.skipif(not HAS_ISOLATED, reason="needs CPython 3.12+ "
+                    "for interpreters with their own GIL")
 def test_importing_pytracemalloc_in_an_isolated_interpreter_is_refused(
         tmp_path):
     # GIVEN an interpreter with its own GIL

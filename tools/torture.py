@@ -28,6 +28,7 @@ TESTS = ["test_threading", "test_gc", "test_weakref", "test_tracemalloc",
          "test_json", "test_functools", "test_contextlib", "test_dict",
          "test_set", "test_generators", "test_asyncio.test_tasks",
          "test_asyncio.test_locks"]
+TESTS_312 = ["test__xxsubinterpreters", "test__xxinterpchannels"]
 TESTS_313 = ["test_interpreters", "test__interpreters"]
 PER_TEST_TIMEOUT = 600
 # Bumped when run() changes how the tests run (2: SIGINT reset to its
@@ -126,10 +127,12 @@ def main(argv):
     python = argv[1]
     name = argv[2] if len(argv) > 2 else python
     version = subprocess.run(
-        [python, "-c", "import sys; print(sys.version_info >= (3, 13))"],
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
         capture_output=True, text=True, timeout=60).stdout.strip()
-    tests = QUICK if quick else TESTS + (TESTS_313 if version == "True"
-                                         else [])
+    # The subinterpreter modules of each version (3.12: interpreters with
+    # their own GIL, through _xxsubinterpreters).
+    subinterpreters = {"3.11": [], "3.12": TESTS_312}.get(version, TESTS_313)
+    tests = QUICK if quick else TESTS + subinterpreters
     untraced, plain = baseline(python, tests)
     traced, under = run(python, tests, traced=True)
     problems = []
