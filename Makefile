@@ -12,6 +12,8 @@
 #                   Debian's sources, else from ../shared/cpython/
 #   make test-asan  the test suite under AddressSanitizer
 #   make bench      benchmarks against stdlib tracemalloc (and memray)
+#   make bench PYTHON=3.14   the same on an interpreter of the cache (any
+#                   name of PYTHONS)
 #   make bench-report  the HTML report at 1,000 snapshots x 10,000 lines
 #
 # Each target installs what it needs: glib's headers via apt-get when
@@ -21,19 +23,33 @@ PYTHON ?= python3
 PYTHONS ?= 3.12 3.13 3.14 3.11-freelist-hooks 3.11-nofreelists 3.13t 3.14t 3.15
 export PYTRACEMALLOC_CACHE ?= /opt/pytracemalloc
 STRICT_CFLAGS = -Wall -Wextra -Werror
+# PYTHON=NAME, a name of PYTHONS (make bench PYTHON=3.14): that interpreter
+# of the cache (built by tools/build-python.sh when missing), in a virtual
+# environment of its own for the in-place build.
+ifneq ($(filter $(PYTHON),$(PYTHONS)),)
+CACHE_PYTHON := $(PYTHON)
+override PYTHON := $(PYTRACEMALLOC_CACHE)/venvs/dev-$(CACHE_PYTHON)/bin/python
+endif
 PIP = $(PYTHON) -m pip --disable-pip-version-check -q
 
 .PHONY: all deps build demo test pythons test-asan bench bench-report clean \
-	format chromium
+	format chromium cache-python
 
 all: build
 
-deps:
+deps: cache-python
 	@pkg-config --exists glib-2.0 2>/dev/null || { \
 	    echo "glib-2.0 not found: installing libglib2.0-dev"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq libglib2.0-dev pkg-config >/dev/null; }
 	@$(PYTHON) -c "import setuptools, wheel" 2>/dev/null || $(PIP) install setuptools wheel
+
+cache-python:
+ifdef CACHE_PYTHON
+	@tools/build-python.sh $(CACHE_PYTHON)
+	@[ -x $(PYTHON) ] || "$$(ls $(PYTRACEMALLOC_CACHE)/pythons/$(CACHE_PYTHON)/bin/python3.[0-9]* \
+	    | grep -E 'python3\.[0-9]+t?$$' | head -n 1)" -m venv $(abspath $(dir $(PYTHON))..)
+endif
 
 # An editable install has no place for the start-up hook that a normal
 # install puts in site-packages (setup.py): copy it there.

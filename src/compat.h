@@ -258,6 +258,46 @@ compat_code_set_extra_below(PyCodeObject *code, Py_ssize_t index, void *value,
     return 0;
 }
 
+/* Where the engine hangs its per-code cache.  Through 3.13, on the code
+   object's co_extra slot, whose destructor tells when the code dies.  3.14
+   refuses to share a function between interpreters when its code carries
+   co_extra (_PyCode_CheckNoInternalState: "only basic code objects are
+   supported"; concurrent.interpreters' call() and InterpreterPoolExecutor
+   share functions), so from 3.14 on the cache lives in the engine's own
+   map, and a code watcher (PyCode_AddWatcher, 3.12+) tells when a code
+   object of the main interpreter dies. */
+#  if PY_VERSION_HEX >= 0x030E0000
+#    define COMPAT_CODE_CACHE_IN_CO_EXTRA 0
+static void (*compat_code_destroyed)(PyCodeObject *code);
+
+static __attribute__((unused)) int
+compat_code_event(PyCodeEvent event, PyCodeObject *code)
+{
+    if (event == PY_CODE_EVENT_DESTROY && compat_code_destroyed != NULL) {
+        compat_code_destroyed(code);
+    }
+    return 0;
+}
+#  else
+#    define COMPAT_CODE_CACHE_IN_CO_EXTRA 1
+#  endif
+
+/* Have destroyed(code) called, with the GIL, before each code object of
+   the calling interpreter is deallocated: from 3.14 on only (before, the
+   co_extra destructor does it).  Once, at init.  0, or -1 with an
+   exception set. */
+static __attribute__((unused)) int
+compat_watch_code_deaths(void (*destroyed)(PyCodeObject *code))
+{
+#  if PY_VERSION_HEX >= 0x030E0000
+    compat_code_destroyed = destroyed;
+    return PyCode_AddWatcher(compat_code_event) < 0 ? -1 : 0;
+#  else
+    (void)destroyed;
+    return 0;
+#  endif
+}
+
 /* --- interpreters -------------------------------------------------------- */
 
 static inline PyInterpreterState *

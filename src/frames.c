@@ -4,9 +4,11 @@
 
 #include "rawmem.h"
 #include "sites.h"
+#include "u64map.h"
 
-/* Per-code cache, hung on the code object's co_extra slot.  Guarded by
-   the GIL. */
+/* Per-code cache, hung on the code object's co_extra slot through 3.13,
+   held in cache_of_code from 3.14 on (compat.h says why).  Guarded by the
+   main GIL. */
 typedef struct code_cache {
     PyCodeObject *code; /* borrowed: the cache dies with it */
     struct code_cache *prev;
@@ -21,6 +23,8 @@ typedef struct code_cache {
 } code_cache;
 
 static Py_ssize_t frames_code_extra_index = -1; /* set once at import */
+/* 3.14+: code object address -> its cache (the main GIL). */
+static u64map cache_of_code;
 int frames_nframe = 1;                   /* written with the GIL */
 static code_cache *all_caches;           /* GIL */
 static size_t live_caches;               /* GIL */
@@ -128,8 +132,22 @@ unlink_cache(code_cache *cache)
     }
 }
 
-/* co_extra destructor: called by CPython (with the GIL) when a code object
-   carrying a cache is deallocated. */
+/* A code object carrying a cache is being deallocated (the GIL). */
+static void
+release_cache(code_cache *cache)
+{
+    unlink_cache(cache);
+    /* The code's address may be reused by a new code object. */
+    for (size_t i = 0; i < (1u << FRAMES_MEMO_BITS); i++) {
+        if (compat_code_holds_instr(cache->code, frames_memo[i].instr)) {
+            frames_memo[i].instr = &memo_empty;
+        }
+    }
+    free_cache(cache);
+}
+
+/* co_extra destructor (through 3.13): called by CPython (with the GIL)
+   when a code object carrying a cache is deallocated. */
 static void
 free_code_cache(void *data)
 {
@@ -139,14 +157,19 @@ free_code_cache(void *data)
            value being replaced: frames_drop_caches frees it itself. */
         return;
     }
-    unlink_cache(cache);
-    /* The code's address may be reused by a new code object. */
-    for (size_t i = 0; i < (1u << FRAMES_MEMO_BITS); i++) {
-        if (compat_code_holds_instr(cache->code, frames_memo[i].instr)) {
-            frames_memo[i].instr = &memo_empty;
-        }
+    release_cache(cache);
+}
+
+/* The code watcher (3.14+): every code object of the main interpreter
+   that dies, cached or not. */
+static void
+code_destroyed(PyCodeObject *code)
+{
+    uint64_t cache;
+    if (live_caches != 0 &&
+        u64map_pop(&cache_of_code, (uintptr_t)code, &cache)) {
+        release_cache((code_cache *)(uintptr_t)cache);
     }
-    free_cache(cache);
 }
 
 void
@@ -159,6 +182,12 @@ int
 frames_init(void)
 {
     memo_clear();
+    if (!COMPAT_CODE_CACHE_IN_CO_EXTRA) {
+        return u64map_init(&cache_of_code, 64) < 0 ||
+                       compat_watch_code_deaths(code_destroyed) < 0
+                   ? -1
+                   : 0;
+    }
     frames_code_extra_index = compat_request_code_extra_index(free_code_cache);
     return frames_code_extra_index < 0 ? -1 : 0;
 }
@@ -192,10 +221,16 @@ frames_drop_caches(void)
         code_cache *cache = all_caches;
         unlink_cache(cache);
         cache->detached = 1;
-        /* Clearing a slot allocates nothing and cannot fail. */
-        (void)compat_code_set_extra_below(cache->code, frames_code_extra_index,
-                                          NULL, extra_allocator);
+        if (COMPAT_CODE_CACHE_IN_CO_EXTRA) {
+            /* Clearing a slot allocates nothing and cannot fail. */
+            (void)compat_code_set_extra_below(
+                cache->code, frames_code_extra_index, NULL, extra_allocator);
+        }
         free_cache(cache);
+    }
+    if (!COMPAT_CODE_CACHE_IN_CO_EXTRA) {
+        /* Out of memory, the map is emptied in place: either way empty. */
+        (void)u64map_reset(&cache_of_code, 64);
     }
     sites_lock();
     unknown_site = 0;
@@ -424,8 +459,11 @@ create_cache(PyCodeObject *code)
     cache->code = code;
     cache->filename_id = filename_id;
     cache->n_ids = n_ids;
-    if (compat_code_set_extra_below(code, frames_code_extra_index, cache,
-                                    extra_allocator) < 0) {
+    if (COMPAT_CODE_CACHE_IN_CO_EXTRA
+            ? compat_code_set_extra_below(code, frames_code_extra_index, cache,
+                                          extra_allocator) < 0
+            : u64map_put(&cache_of_code, (uintptr_t)code,
+                         (uintptr_t)cache) < 0) {
         rawmem_free(cache, cache_bytes(n_ids));
         return NULL;
     }
@@ -441,7 +479,14 @@ create_cache(PyCodeObject *code)
 static inline code_cache *
 get_cache(PyCodeObject *code)
 {
-    code_cache *cache = compat_code_get_extra(code, frames_code_extra_index);
+    code_cache *cache;
+    if (COMPAT_CODE_CACHE_IN_CO_EXTRA) {
+        cache = compat_code_get_extra(code, frames_code_extra_index);
+    }
+    else {
+        u64map_slot *slot = u64map_find(&cache_of_code, (uintptr_t)code);
+        cache = slot != NULL ? (code_cache *)(uintptr_t)slot->value : NULL;
+    }
     return cache != NULL ? cache : create_cache(code);
 }
 

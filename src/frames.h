@@ -19,11 +19,16 @@
  *   frames, without the sites lock.  Both memos are the main GIL's, and
  *   are emptied with the caches (frames_drop_caches) and, for a code
  *   object's entries, when it dies.
- *   The cache hangs on the code object's co_extra slot and dies with it;
- *   the slot is set without any call into CPython (hooks.h: the co_extra
- *   array comes from the allocator set by frames_set_extra_allocator()).
- *   Caches live on main-interpreter code objects only: the co_extra index
- *   and its free function are registered in the main interpreter alone.
+ *   Through 3.13 the cache hangs on the code object's co_extra slot and
+ *   dies with it; the slot is set without any call into CPython (hooks.h:
+ *   the co_extra array comes from the allocator set by
+ *   frames_set_extra_allocator()).  From 3.14 on, where co_extra would
+ *   stop the code's functions from being shared between interpreters, it
+ *   lives in a map of ours (code address -> cache, the main GIL's), and a
+ *   code watcher frees it when the code dies.  Caches live on
+ *   main-interpreter code objects only: the co_extra index and its free
+ *   function, or the watcher, are registered in the main interpreter
+ *   alone.
  * - Otherwise (use_caches = 0: no GIL, or another interpreter's GIL) it
  *   reads only the thread's own frames and immutable code data (filename,
  *   line table), and its frame buffer is guarded by the hooks' table lock:

@@ -190,3 +190,35 @@ def test_a_legacy_subinterpreter_importing_pytracemalloc_does_not_stop_tracing(
     ''')
     # THEN the subinterpreter's exit does not disable the process's tracing
     assert "still tracing True" in out
+
+
+SHARED_FUNCTION = '''
+from concurrent import interpreters
+nframe = int(sys.argv[1])
+pytracemalloc.enable(nframe)
+def make_rows(n):
+    return [str(i) * 3 for i in range(n)]
+# run (and allocate) in the main interpreter first: its code is cached
+for _ in range(3):
+    make_rows(1000)
+interp = interpreters.create()
+print("shared", len(interp.call(make_rows, 500)))
+interp.close()
+stats = pytracemalloc._get_stats().get(__file__, {})
+print("still traced", sum(size for size, count in stats.values()) > 0)
+'''
+
+
+@pytest.mark.skipif(sys.version_info < (3, 14),
+                    reason="concurrent.interpreters is 3.14+")
+@pytest.mark.parametrize("nframe", [1, 25])
+def test_a_traced_function_can_still_be_called_in_another_interpreter(
+        tmp_path, nframe):
+    # GIVEN tracing on and a function that ran and allocated in the main
+    # interpreter (3.14 shares a function only when its code carries no
+    # co_extra: the engine's per-code cache must not live there)
+    # WHEN another interpreter calls it
+    out = run_child(tmp_path, SHARED_FUNCTION, str(nframe))
+    # THEN the call works, and tracing goes on
+    assert "shared 500" in out, out
+    assert "still traced True" in out, out
