@@ -857,7 +857,7 @@ hooks_enable(int nframe)
         hooks_rejoin();
         return 0;
     }
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < G_N_ELEMENTS(all_hooks); i++) {
         install(all_hooks[i]->domain, all_hooks[i]->first,
                 &all_hooks[i]->first_ops);
     }
@@ -883,7 +883,7 @@ hooks_disable(void)
     g_mutex_lock(&table_lock);
     atomic_store(&tracing, 0);
     g_mutex_unlock(&table_lock);
-    for (size_t i = 3; i-- > 0;) {
+    for (size_t i = G_N_ELEMENTS(all_hooks); i-- > 0;) {
         const domain_hooks *hooks = all_hooks[i];
         uninstall(hooks->domain, hooks->top);
         uninstall(hooks->domain, hooks->first);
@@ -1009,7 +1009,7 @@ hooks_rejoin(void)
         return 0;
     }
     int installed = 0;
-    for (size_t i = 0; i < 3; i++) {
+    for (size_t i = 0; i < G_N_ELEMENTS(all_hooks); i++) {
         installed += settle_domain(all_hooks[i]);
     }
     return installed;

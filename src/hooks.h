@@ -9,7 +9,11 @@
  *   stays in its chain and passes every call through untouched, so that
  *   tracer keeps working.  hooks_rejoin() puts our hooks back on top of a
  *   chain that another tracer cut them out of (stdlib's stop() restores the
- *   allocator it wrapped, which may lie below ours).
+ *   allocator it wrapped, which may lie below ours), and goes above a
+ *   tracer that wrapped ours (stdlib's start() after ours): a second
+ *   instance of our hooks on top records, the one below turns quiet, so
+ *   that tracer's own allocations are never counted (hooks.c,
+ *   domain_hook).
  *
  * The rule of the hot path (every hook obeys it; frames, sites, traces and
  * freelists callbacks run inside hooks and obey it too)
