@@ -5,92 +5,17 @@
 The engine (pytracemalloc._tracemalloc) keeps per-line statistics live in
 C, so reading them costs O(lines), never O(blocks).  On top of it sit the
 pytracemalloc 0.9.1 API (DisplayTop, Snapshot, TakeSnapshot, ...) and the
-API of CPython's stdlib tracemalloc (start, take_snapshot, Statistic, ...).
+API of CPython's stdlib tracemalloc (start, take_snapshot, Statistic, ...),
+whose names pytracemalloc._public gathers.
 """
 
-import atexit
-
 from pytracemalloc._version import __version__
-from pytracemalloc import _tracemalloc
-from pytracemalloc._tracemalloc import (
-    MAX_NFRAME,
-    clear_traces,
-    disable,
-    enable,
-    get_sample_bytes,
-    get_traceback_limit,
-    get_traced_memory,
-    get_tracemalloc_memory,
-    get_untraced_count,
-    is_enabled,
-    reset_peak,
-    start_timer,
-    stop_timer,
-    # The semi-public readers 0.9.1 exported at the top level.
-    _get_object_trace,
-    _get_stats,
-)
+from pytracemalloc._engine import FILES_ONLY as _FILES_ONLY
 
-# --- Snapshot and the stdlib-compatible API (snapshot.py, stdlib_api.py;
-# the file format in snapshot_format.py, the atomic write in fileio.py) ---
-from pytracemalloc.stdlib_api import (
-    BaseFilter,
-    DomainFilter,
-    EstimatedStatistic,
-    EstimatedStatisticDiff,
-    Filter,
-    Frame,
-    Statistic,
-    StatisticDiff,
-    Traceback,
-    get_object_traceback,
-    is_tracing,
-    start,
-    stop,
-)
-from pytracemalloc.snapshot import (
-    Snapshot,
-    SnapshotLoadError,
-    SnapshotWriteError,
-    take_snapshot,
-)
-
-# --- 0.9.1 tasks, display and process memory (display.py, tasks.py, ...) ---
-from pytracemalloc.display import DisplayTop
-from pytracemalloc.garbage import DisplayGarbage, _GetUncollectable
-from pytracemalloc.process import get_process_memory
-from pytracemalloc.take import TakeSnapshot
-from pytracemalloc._tracemalloc import get_free_list_mode
-from pytracemalloc.cli import main
-from pytracemalloc.snapshot import _get_timestamp
-
-# --- extensions' blocks: numpy's array data, the C API (issue 14) ---
-from pytracemalloc._tracemalloc import NUMPY_DOMAIN
-
-
-def get_include():
-    """The directory of pytracemalloc_capi.h, the header of the C API that
-    lets an extension report its buffers (README.rst, "numpy arrays and
-    extensions' buffers")."""
-    import os
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                        "include")
-
-
-# Tracing stops cleanly at interpreter exit, before modules are torn down:
-# the main interpreter's exit.  A legacy subinterpreter importing this
-# package shares the engine, and its end must not stop the process's
-# tracing.
-if _tracemalloc._is_main_interpreter():
-    atexit.register(_tracemalloc.disable)
-    from pytracemalloc import _coexist
-    _coexist.install()
-
-# What "from pytracemalloc import *" gives: the public names, and the
-# semi-public ones of 0.9.1, so that a shim "tracemalloc" module made of a
-# star import has them too.
-__all__ = sorted(
-    [name for name, value in globals().items()
-     if not name.startswith("_") and not isinstance(value, type(atexit))]
-    + ["__version__", "_get_stats", "_get_object_trace", "_GetUncollectable",
-       "_get_timestamp"])
+if _FILES_ONLY:
+    # python -m pytracemalloc report where the engine cannot load
+    # (_engine.py): the report reads files, nothing else is there.
+    __all__ = ["__version__"]
+else:
+    from pytracemalloc._public import *  # noqa: F401,F403
+    from pytracemalloc._public import __all__  # noqa: F401

@@ -28,7 +28,8 @@ import gc
 import os
 import time as _time
 
-from pytracemalloc import _tracemalloc, snapshot_format
+from pytracemalloc import snapshot_format
+from pytracemalloc._engine import engine as _tracemalloc
 from pytracemalloc.fileio import SnapshotWriteError, write_atomically
 from pytracemalloc.snapshot_format import (
     FORMAT_NAME,

@@ -20,7 +20,7 @@ import functools
 import os
 from collections.abc import Iterable, Sequence
 
-from pytracemalloc import _tracemalloc
+from pytracemalloc._engine import engine as _tracemalloc
 
 __all__ = [
     "Frame", "Traceback", "Statistic", "StatisticDiff",

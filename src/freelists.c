@@ -20,17 +20,6 @@ typedef void (*set_hooks_function)(const free_list_hooks *hooks);
 /* Set once at import. */
 static set_hooks_function set_free_list_hooks;
 
-/* Whether a free-list event may touch the MEM/OBJ table: tracing, not
-   nested in the tracer, and in the main interpreter (whose GIL guards the
-   table; blocks of other interpreters live in the locked table, and their
-   free lists are not followed). */
-static int
-may_account(void)
-{
-    return !hooks_in_tracer() && hooks_is_enabled() &&
-           hooks_in_main_interpreter();
-}
-
 /* Sampled mode (issue 17): most blocks are not in the table, so look
    before capturing a site for a reused block. */
 static inline int
@@ -43,7 +32,7 @@ worth_moving(uintptr_t block)
 static void
 keep_block(void *Py_UNUSED(ctx), void *block)
 {
-    if (!may_account()) {
+    if (!hooks_may_account_objects()) {
         return;
     }
     traces_park(hooks_gil_table(), (uintptr_t)block);
@@ -52,7 +41,7 @@ keep_block(void *Py_UNUSED(ctx), void *block)
 static void
 reuse_block(void *Py_UNUSED(ctx), void *block)
 {
-    if (!may_account() || !worth_moving((uintptr_t)block)) {
+    if (!hooks_may_account_objects() || !worth_moving((uintptr_t)block)) {
         return;
     }
     hooks_untraced_begin();
@@ -77,27 +66,40 @@ static PyRefTracer previous_tracer; /* GIL */
 static void *previous_tracer_data;  /* GIL */
 static int ref_tracer_installed;    /* GIL */
 
+static inline void
+account_object_event(uintptr_t block, PyRefTracerEvent event)
+{
+    if (!hooks_may_account_objects()) {
+        return;
+    }
+    if (event == PyRefTracer_DESTROY) {
+        /* Parked only if no free follows (traces.h, dying blocks). */
+        traces_note_dying(hooks_gil_table(), block);
+        hooks_forget_recorded_block(block);
+    }
+    else if (block != hooks_last_recorded_block() && worth_moving(block)) {
+        hooks_untraced_begin();
+        int saved_errno = errno; /* see reuse_block */
+        uint32_t site =
+            frames_capture_site_with_gil(compat_tstate_gil_known());
+        if (site != 0) {
+            traces_move(hooks_gil_table(), block, site);
+        }
+        errno = saved_errno;
+        hooks_untraced_end();
+    }
+}
+
 static int
 trace_reference(PyObject *obj, PyRefTracerEvent event, void *data)
 {
-    if (may_account()) {
-        uintptr_t block = (uintptr_t)compat_object_block(obj);
-        if (event == PyRefTracer_DESTROY) {
-            traces_park(hooks_gil_table(), block);
-            hooks_forget_recorded_block(block);
-        }
-        else if (block != hooks_last_recorded_block() &&
-                 worth_moving(block)) {
-            hooks_untraced_begin();
-            int saved_errno = errno; /* see reuse_block */
-            uint32_t site =
-                frames_capture_site_with_gil(compat_tstate_gil_known());
-            if (site != 0) {
-                traces_move(hooks_gil_table(), block, site);
-            }
-            errno = saved_errno;
-            hooks_untraced_end();
-        }
+    uintptr_t block = (uintptr_t)compat_object_block(obj);
+    /* Sampled mode: the table surely does not hold most blocks (the
+       filter of sampling.h), and then an object's birth or death changes
+       nothing, not even the last recorded block's note (a block just
+       recorded is in the table): one inline test, no call. */
+    if (sampling_bytes() == 0 || sampling_filter_may_hold(block)) {
+        account_object_event(block, event);
     }
     if (previous_tracer != NULL) {
         return previous_tracer(obj, event, previous_tracer_data);

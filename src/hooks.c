@@ -1034,8 +1034,15 @@ hooks_untraced_count(void)
 }
 
 void
+hooks_settle(void)
+{
+    traces_settle(&gil_table);
+}
+
+void
 hooks_lock_tables(void)
 {
+    hooks_settle();
     g_mutex_lock(&table_lock);
     sites_lock();
 }
@@ -1086,15 +1093,10 @@ hooks_forget_recorded_block(uintptr_t block)
 }
 
 int
-hooks_in_tracer(void)
+hooks_may_account_objects(void)
 {
-    return in_tracer;
-}
-
-int
-hooks_in_main_interpreter(void)
-{
-    return gil_context(compat_tstate_gil_known()) == IN_MAIN;
+    return !in_tracer && is_tracing() &&
+           gil_context(compat_tstate_gil_known()) == IN_MAIN;
 }
 
 /* ==== blocks reported by extensions (issue 14) ============================

@@ -32,8 +32,9 @@
  *   locks held.
  *
  * What guards what (one GIL per interpreter since 3.12)
- * - gil_table, the site gil_* counters, the frame caches hung on code
- *   objects and the GIL frame buffers: the MAIN interpreter's GIL.  Only
+ * - gil_table (its notes of dying blocks included, traces.h), the site
+ *   gil_* counters, the frame caches hung on code objects and the GIL
+ *   frame buffers: the MAIN interpreter's GIL.  Only
  *   threads running in the main interpreter touch them, and legacy
  *   subinterpreters that share its GIL (to find a block freed there).
  * - raw_table and the site raw_* counters: the table lock (a GMutex).  It
@@ -51,8 +52,9 @@
  *   hooks_untraced_count(); the user's allocation never fails because of
  *   the tracer.
  * - hooks_lock_tables()/hooks_unlock_tables() (main GIL held) give a
- *   reader a consistent view of all tables and counters; the reader must
- *   not allocate Python objects while it holds them.
+ *   reader a consistent view of all tables and counters, the notes of
+ *   dying blocks settled first; the reader must not allocate Python
+ *   objects while it holds them.
  * - enable/disable/clear/rejoin are called with the main interpreter's GIL.
  *   Functions returning int return 0 on success, -1 with no exception set
  *   on failure.
@@ -83,8 +85,12 @@ int hooks_rejoin(void);
    released with them.  Costs nothing until such an interpreter ran. */
 void hooks_drop_dead_interpreters(void);
 
+/* A read-out (main GIL held): lock every table, after turning the notes
+   of dying blocks into parks (traces.h) so that the statistics read are
+   exact.  hooks_settle() does that part alone, for a read of the totals. */
 void hooks_lock_tables(void);
 void hooks_unlock_tables(void);
+void hooks_settle(void);
 trace_table *hooks_gil_table(void);
 trace_table *hooks_raw_table(void);
 
@@ -92,11 +98,13 @@ trace_table *hooks_raw_table(void);
    those allocations: they are the tracer's own. */
 void hooks_untraced_begin(void);
 void hooks_untraced_end(void);
-/* Whether this thread is running tracer code now. */
-int hooks_in_tracer(void);
-/* Whether the calling thread (holding some GIL) runs in the main
-   interpreter, whose GIL guards gil_table and the frame caches. */
-int hooks_in_main_interpreter(void);
+/* Whether a free-list event may touch the MEM/OBJ table (the calling
+   thread holds some GIL): tracing, not nested in the tracer, and in the
+   main interpreter, whose GIL guards that table (blocks of other
+   interpreters live in the locked table, and their free lists are not
+   followed).  One call: it is made for every object created and destroyed
+   on 3.13+. */
+int hooks_may_account_objects(void);
 /* The last block recorded in the MEM/OBJ domains (main GIL held): an
    object created in that block was just allocated, not taken from a free
    list. */

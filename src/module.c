@@ -334,6 +334,7 @@ tm_get_traced_memory(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
         return Py_BuildValue("(ii)", 0, 0);
     }
     rejoin_and_tidy();
+    hooks_settle();
     size_t current = traces_current();
     size_t peak = traces_peak();
     return Py_BuildValue("(nn)", (Py_ssize_t)current, (Py_ssize_t)peak);

@@ -1,5 +1,7 @@
 #include "traces.h"
 
+#include <string.h>
+
 #include "sampling.h"
 #include "sites.h"
 
@@ -10,6 +12,7 @@ int
 traces_init(trace_table *table, int kind)
 {
     table->kind = kind;
+    table->n_dying = 0;
     atomic_store_explicit(&traces_totals[kind], 0, memory_order_relaxed);
     if (u64map_init(&table->blocks, 1024) < 0) {
         return -1;
@@ -73,6 +76,10 @@ traces_add_slow(trace_table *table, uintptr_t address, size_t size,
     if (slot == NULL) {
         return -1;
     }
+    /* A note on an old block at this address must not park the new one
+       (in sampled mode, the free of a noted block that the table did not
+       hold may have passed the filter unseen). */
+    traces_forget_dying(table, address);
     if (was_live) {
         /* The address is live again, so its old block was freed where we
            could not see it (a free nested in the tracer, or a parked block
@@ -131,6 +138,7 @@ traces_remove_slow(trace_table *table, uintptr_t address, size_t *size,
 int
 traces_park(trace_table *table, uintptr_t address)
 {
+    traces_forget_dying(table, address);
     u64map_slot *slot = u64map_find(&table->blocks, address);
     if (slot == NULL || slot->value == 0 ||
         (uint32_t)slot->value == TRACES_PARKED_SITE) {
@@ -148,6 +156,7 @@ traces_park(trace_table *table, uintptr_t address)
 int
 traces_move(trace_table *table, uintptr_t address, uint32_t site_id)
 {
+    traces_forget_dying(table, address);
     u64map_slot *slot = u64map_find(&table->blocks, address);
     if (slot == NULL || slot->value == 0) {
         return 0;
@@ -187,8 +196,46 @@ traces_lookup(trace_table *table, uintptr_t address, size_t *size,
 }
 
 void
+traces_note_dying(trace_table *table, uintptr_t address)
+{
+    if (table->n_dying == TRACES_DYING_MAX) {
+        /* The oldest death: its block is in a free list by now, or its
+           free is deferred (the trashcan): parking is right either way. */
+        uintptr_t oldest = table->dying[0];
+        memmove(&table->dying[0], &table->dying[1],
+                (TRACES_DYING_MAX - 1) * sizeof(uintptr_t));
+        table->n_dying--;
+        traces_park(table, oldest);
+    }
+    table->dying[table->n_dying++] = address;
+}
+
+void
+traces_drop_dying(trace_table *table, uintptr_t address)
+{
+    for (unsigned i = table->n_dying; i-- > 0;) {
+        if (table->dying[i] == address) {
+            memmove(&table->dying[i], &table->dying[i + 1],
+                    (table->n_dying - i - 1) * sizeof(uintptr_t));
+            table->n_dying--;
+            return;
+        }
+    }
+}
+
+void
+traces_settle(trace_table *table)
+{
+    while (table->n_dying != 0) {
+        /* traces_park drops the note it parks. */
+        traces_park(table, table->dying[table->n_dying - 1]);
+    }
+}
+
+void
 traces_reset(trace_table *table)
 {
+    table->n_dying = 0;
     u64map_reset(&table->blocks, 1024);
     u64map_reset(&table->big_sizes, 16);
     atomic_store_explicit(&traces_totals[table->kind], 0,

@@ -37,6 +37,7 @@
 
 #define TRACES_SIZE_IN_SIDE_MAP UINT32_MAX
 #define TRACES_PARKED_SITE 0
+#define TRACES_DYING_MAX 4
 
 typedef struct {
     u64map blocks;    /* address -> size << 32 | site id */
@@ -44,6 +45,11 @@ typedef struct {
     /* TRACES_GIL: gil_* site counters, the GIL; TRACES_RAW and TRACES_EXT
        (blocks reported by extensions): raw_* counters, the table lock. */
     int kind;
+    /* Blocks whose object died (traces_note_dying) and that were neither
+       freed nor created again since: parked when traces_settle() runs or
+       when the list is full.  Same lock as the table. */
+    uintptr_t dying[TRACES_DYING_MAX];
+    unsigned n_dying;
 } trace_table;
 
 enum { TRACES_GIL = 0, TRACES_RAW = 1, TRACES_EXT = 2, TRACES_KINDS = 3 };
@@ -155,10 +161,39 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
     return traces_add_to(table, table->kind, address, size, site_id);
 }
 
+/* Dying blocks (3.13+'s reference tracer, freelists.c).  An object's
+   death is told before its block is either freed (most objects: the trace
+   goes, one lookup) or kept in a free list (the block must leave the
+   statistics: parked).  Parking at once cost a lookup and a slow removal
+   on every free; so a death only notes the block, and the note is
+   dropped when the block is freed, created again or replaced, and turned
+   into a park by traces_settle() (every read-out) or when more than
+   TRACES_DYING_MAX deaths are pending (nested deallocations).  Between a
+   death and a read-out, the only difference is the peak, which may count
+   those few blocks. */
+void traces_note_dying(trace_table *table, uintptr_t address);
+void traces_drop_dying(trace_table *table, uintptr_t address);
+void traces_settle(trace_table *table);
+
+static inline void
+traces_forget_dying(trace_table *table, uintptr_t address)
+{
+    unsigned n = table->n_dying;
+    if (n != 0) {
+        if (table->dying[n - 1] == address) {
+            table->n_dying = n - 1; /* the common case: the last death */
+        }
+        else {
+            traces_drop_dying(table, address);
+        }
+    }
+}
+
 TRACES_HOT int
 traces_remove_from(trace_table *table, int kind, uintptr_t address,
                    size_t *size, uint32_t *site_id)
 {
+    traces_forget_dying(table, address);
     if (sampling_bytes() == 0) {
         u64map_slot *slot = u64map_find(&table->blocks, address);
         if (slot == NULL || slot->value == 0) {

@@ -93,3 +93,41 @@ def test_recycled_blocks_belong_to_the_line_that_reuses_them(tracing, kind):
         # line B misses them: the inexactness this mode documents
         assert after_free[0] > 0
         assert held_by_b[0] < held_by_a[0]
+
+
+def fill_nested(holder, marker):
+    for i in range(COUNT):
+        if marker == "A":
+            holder[i] = (i + 0.25, i + 0.75)  # line A nested
+        else:
+            holder[i] = (i + 1.25, i + 1.75)  # line B nested
+
+
+def test_objects_dying_inside_other_deaths_leave_their_line(tracing):
+    line_a = marked_line(fill_nested, "# line A nested")
+    line_b = marked_line(fill_nested, "# line B nested")
+    holder = [None] * COUNT
+    # GIVEN tuples of two floats made at line A: dropping one destroys
+    # three objects, one inside the other's deallocation, and each block
+    # goes to a free list, not to the allocator
+    gc.collect()
+    fill_nested(holder, "A")
+    held_by_a = line_stats(__file__, line_a)
+    assert held_by_a[1] >= 3 * COUNT
+    # WHEN they all die and the same objects are made at line B, with no
+    # read-out in between
+    for i in range(COUNT):
+        holder[i] = None
+    fill_nested(holder, "B")
+    held_by_b = line_stats(__file__, line_b)
+    if engine.get_free_list_mode() in EXACT_MODES:
+        # THEN line A holds nothing and line B holds what line A held
+        assert line_stats(__file__, line_a) == (0, 0)
+        assert held_by_b == held_by_a
+    else:
+        # THEN (stock interpreter) the recycled blocks stay on line A
+        assert line_stats(__file__, line_a)[0] > 0
+    # AND the last objects to die leave line B as soon as it is read
+    holder.clear()
+    if engine.get_free_list_mode() in EXACT_MODES:
+        assert line_stats(__file__, line_b) == (0, 0)

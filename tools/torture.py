@@ -9,9 +9,9 @@ PYTHON is an interpreter on which pytracemalloc is installed.  Both runs use
 reported, so a hang is a failure, not a stuck CI) and an outer deadline.
 Prints one line per interpreter and exits 1 when the traced run's set of
 failing tests differs from the untraced one's, or either run crashed.  The
-untraced outcome is kept per interpreter under PYTRACEMALLOC_CACHE
-(torture/), since it does not depend on pytracemalloc: a warm run costs the
-traced run only.
+untraced run is made only when the traced one has failures (to tell ours
+from the interpreter's own), and its outcome is kept per interpreter under
+PYTRACEMALLOC_CACHE (torture/), since it does not depend on pytracemalloc.
 """
 
 import hashlib
@@ -133,8 +133,15 @@ def main(argv):
     # their own GIL, through _xxsubinterpreters).
     subinterpreters = {"3.11": [], "3.12": TESTS_312}.get(version, TESTS_313)
     tests = QUICK if quick else TESTS + subinterpreters
-    untraced, plain = baseline(python, tests)
     traced, under = run(python, tests, traced=True)
+    # The untraced run is needed only to tell a failure of ours from one
+    # the interpreter has without us: a traced run with no failure needs
+    # none (a fresh machine saves one run of the tests per interpreter),
+    # nor does a traced run that gave no result.
+    if traced is None or not under.get("failed"):
+        untraced, plain = True, {}
+    else:
+        untraced, plain = baseline(python, tests)
     problems = []
     if traced is None or untraced is None:
         problems.append(under if traced is None else plain)

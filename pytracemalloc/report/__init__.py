@@ -193,9 +193,11 @@ def main(argv=None):
     if not options.quiet:
         meta = data.meta
         cpu = time.process_time() - cpu_started + data.loader_cpu
-        warn("%d snapshots of %d process%s%s written into %s in %.1f s "
+        warn("%d snapshot%s of %d process%s%s written into %s in %.1f s "
              "(%.1f s of CPU)"
-             % (len(meta["snapshots"]), len(meta["processes"]),
+             % (len(meta["snapshots"]),
+                "" if len(meta["snapshots"]) == 1 else "s",
+                len(meta["processes"]),
                 "" if len(meta["processes"]) == 1 else "es",
                 " (%d files left out)" % len(errors) if errors else "",
                 options.output, time.perf_counter() - started, cpu))
