@@ -153,7 +153,7 @@ def _lines_of(snapshot):
     Python objects); a snapshot made from 0.9.1's stats dict has none."""
     sites = getattr(snapshot, "_sites", None)
     if sites is not None:
-        for frames, size, blocks, domain in sites:
+        for frames, size, blocks, domain, _ in sites:
             yield frames[0], size, blocks, domain
         return
     for filename, lines in snapshot.stats.items():

@@ -4,10 +4,16 @@ stdlib tracemalloc's API (``take_snapshot``, ``statistics``,
 ``compare_to``, ``filter_traces``, ``dump``).
 
 A snapshot keeps the engine's per-site data: one entry per distinct
-domain and traceback, ``(frames, size, count, domain)`` with ``frames`` a
-tuple of ``(filename, lineno)`` MOST RECENT FIRST and ``domain`` 0 for the
-blocks of CPython's allocators, another number for blocks reported by an
-extension (``NUMPY_DOMAIN``, 389047: numpy's array data).  Everything
+domain and traceback, ``(frames, size, count, domain, functions)`` with
+``frames`` a tuple of ``(filename, lineno)`` MOST RECENT FIRST, ``domain``
+0 for the blocks of CPython's allocators, another number for blocks
+reported by an extension (``NUMPY_DOMAIN``, 389047: numpy's array data),
+and ``functions`` the qualified name of each frame's function (a tuple of
+str as long as ``frames``, "" where a frame has none) or None where the
+names are not known (0.9.1 stats, files of format version 3 or older).
+Frames stay ``(filename, lineno)`` so that keys, equality and hashing are
+stdlib's; the names ride beside them, and two functions on one line (a
+comprehension on 3.11, a lambda) are two sites with the same frames.  Everything
 else (the 0.9.1 ``stats`` dictionary, stdlib statistics) is computed from
 the sites, in O(sites), never per block.
 
@@ -121,19 +127,30 @@ def _normalize_user_data(user_data):
 
 
 def _normalize_site(site):
-    """(frames most recent first, size, count, domain) from a 3- or
-    4-tuple."""
+    """(frames most recent first, size, count, domain, functions) from a
+    3-, 4- or 5-tuple."""
     site = tuple(site)
+    functions = None
     if len(site) == 3:
         frames, size, count = site
         domain = 0
     elif len(site) == 4:
         frames, size, count, domain = site
+    elif len(site) == 5:
+        frames, size, count, domain, functions = site
     else:
-        raise TypeError("a site is (frames, size, count[, domain]), got %.80r"
-                        % (site,))
-    return (tuple(map(tuple, frames)) or (_UNKNOWN_FRAME,), size, count,
-            domain)
+        raise TypeError("a site is (frames, size, count[, domain[, "
+                        "functions]]), got %.80r" % (site,))
+    frames = tuple(map(tuple, frames))
+    if functions is not None:
+        functions = tuple(functions)
+        if (len(functions) != len(frames)
+                or not all(isinstance(name, str) for name in functions)):
+            raise TypeError("a site's functions are None or one str per "
+                            "frame, got %.80r" % (functions,))
+    if not frames:
+        frames, functions = (_UNKNOWN_FRAME,), None
+    return (frames, size, count, domain, functions)
 
 
 @contextlib.contextmanager
@@ -347,7 +364,7 @@ class Snapshot:
         replaces the sites by one-frame sites."""
         if self._stats is None:
             stats = {}
-            for frames, size, count, _ in self._sites:
+            for frames, size, count, _, _ in self._sites:
                 filename, lineno = frames[0]
                 lines = stats.setdefault(filename, {})
                 old_size, old_count = lines.get(lineno, (0, 0))
@@ -357,7 +374,7 @@ class Snapshot:
 
     @stats.setter
     def stats(self, stats):
-        self._sites = [(((filename, lineno),), size, count, 0)
+        self._sites = [(((filename, lineno),), size, count, 0, None)
                        for filename, lines in stats.items()
                        for lineno, (size, count) in lines.items()]
         self._stats = None
@@ -367,7 +384,7 @@ class Snapshot:
         CPython's allocators, ``NUMPY_DOMAIN`` (389047) for numpy's array
         data, other numbers for blocks reported by other extensions."""
         totals = {}
-        for _, size, count, domain in self._sites:
+        for _, size, count, domain, _ in self._sites:
             old_size, old_count = totals.get(domain, (0, 0))
             totals[domain] = (old_size + size, old_count + count)
         return totals
@@ -454,7 +471,7 @@ class Snapshot:
             keys = ([((filename, 0),) for filename in {f[0] for f in site[0]}]
                     for site in self._sites)
         groups = {}
-        for site_keys, (_, size, count, _) in zip(keys, self._sites):
+        for site_keys, (_, size, count, _, _) in zip(keys, self._sites):
             for key in site_keys:
                 total = groups.get(key)
                 if total is None:

@@ -16,12 +16,15 @@ import warnings
 
 FORMAT_NAME = "pytracemalloc-snapshot"
 # Version 2 adds the domain of each site; version 3 adds "sample_bytes"
-# (sampled mode).  A snapshot is written in the oldest version that holds
-# it: 1 with domain 0 only and exact figures, which older readers read; a
-# sampled one is version 3, which an older reader refuses rather than show
-# its estimates as exact figures.
-FORMAT_VERSION = 3
+# (sampled mode); version 4, the function of each frame (a "functions"
+# table, and a third item in each frame row).  A snapshot is written in the
+# oldest version that holds it: 1 with domain 0 only, exact figures and no
+# names, which older readers read; a sampled one is version 3 at least,
+# which an older reader refuses rather than show its estimates as exact
+# figures; one with names is version 4.
+FORMAT_VERSION = 4
 SAMPLED_FORMAT_VERSION = 3
+FUNCTIONS_FORMAT_VERSION = 4
 # The version of the 0.9.1 pickles ({'format_version': 1, 'stats': ...}).
 LEGACY_PICKLE_VERSION = 1
 
@@ -50,25 +53,38 @@ def encode(snapshot):
     import gzip
     import json
     filenames = {}
+    functions = {}
     frames = {}
     frame_table = []
     sites = []
     # The oldest version that holds the data, for older readers.
-    if snapshot.sample_bytes is not None:
+    if any(site[4] is not None for site in snapshot._sites):
+        version = FUNCTIONS_FORMAT_VERSION
+    elif snapshot.sample_bytes is not None:
         version = SAMPLED_FORMAT_VERSION
     else:
         version = 2 if any(site[3] for site in snapshot._sites) else 1
-    for site_frames, size, count, domain in snapshot._sites:
+    named = version >= FUNCTIONS_FORMAT_VERSION
+    for site_frames, size, count, domain, names in snapshot._sites:
         row = [size, count, domain] if version >= 2 else [size, count]
-        for frame in site_frames:
-            index = frames.get(frame)
+        if names is None:
+            names = ("",) * len(site_frames)
+        for frame, name in zip(site_frames, names):
+            key = (frame, name) if named else frame
+            index = frames.get(key)
             if index is None:
                 filename = frame[0]
                 file_index = filenames.get(filename)
                 if file_index is None:
                     file_index = filenames[filename] = len(filenames)
-                index = frames[frame] = len(frame_table)
-                frame_table.append([file_index, frame[1]])
+                index = frames[key] = len(frame_table)
+                if named:
+                    name_index = functions.get(name)
+                    if name_index is None:
+                        name_index = functions[name] = len(functions)
+                    frame_table.append([file_index, frame[1], name_index])
+                else:
+                    frame_table.append([file_index, frame[1]])
             row.append(index)
         sites.append(row)
     document = {
@@ -84,6 +100,7 @@ def encode(snapshot):
                       else [list(item) for item in snapshot.user_data]),
         "filenames": list(filenames),
         "frames": frame_table,
+        **({"functions": list(functions)} if named else {}),
         "sites": sites,
     }
     if snapshot.sample_bytes is not None:
@@ -136,7 +153,8 @@ def _from_json(make, data):
 
 def _from_v1(make, doc, version=1):
     """Versions 1, 2 (whose site rows hold the domain after the
-    count) and 3 (2 and "sample_bytes")."""
+    count), 3 (2 and "sample_bytes") and 4 (3 and the function of each
+    frame)."""
     pid = _field(doc, "pid", _is_int)
     when = _field(doc, "time", _is_finite_number)
     timestamp = _field(doc, "timestamp", _is_str)
@@ -152,18 +170,31 @@ def _from_v1(make, doc, version=1):
         if not isinstance(name, str):
             raise Invalid("'filenames' holds a %s, not a str"
                            % type(name).__name__)
+    named = version >= FUNCTIONS_FORMAT_VERSION
+    function_names = _field(doc, "functions", _is_list) if named else ()
+    for name in function_names:
+        if not isinstance(name, str):
+            raise Invalid("'functions' holds a %s, not a str"
+                           % type(name).__name__)
     frame_rows = _field(doc, "frames", _is_list)
     # The checks of _is_index/_is_size/_is_domain, inline: a report
     # reads thousands of files of 10,000 sites.  JSON gives no int
     # subclass but bool, which "type(x) is int" refuses as they do.
     frames = []
+    frame_functions = []
     nfile = len(filenames)
+    nname = len(function_names)
+    row_length = 3 if named else 2
     for row in frame_rows:
-        if (type(row) is not list or len(row) != 2
+        if (type(row) is not list or len(row) != row_length
                 or type(row[0]) is not int or not 0 <= row[0] < nfile
-                or type(row[1]) is not int or row[1] < 0):
+                or type(row[1]) is not int or row[1] < 0
+                or (named and (type(row[2]) is not int
+                               or not 0 <= row[2] < nname))):
             raise Invalid("invalid frame %r" % (row,))
         frames.append((filenames[row[0]], row[1]))
+        if named:
+            frame_functions.append(function_names[row[2]])
     sites = []
     nframe = len(frames)
     first_frame = 3 if version >= 2 else 2
@@ -179,8 +210,10 @@ def _from_v1(make, doc, version=1):
             if type(index) is not int or not 0 <= index < nframe:
                 raise Invalid("invalid frame index %r" % (index,))
             site_frames.append(frames[index])
+        names = (tuple([frame_functions[index] for index in row[first_frame:]])
+                 if named else None)
         sites.append((tuple(site_frames), row[0], row[1],
-                      row[2] if version >= 2 else 0))
+                      row[2] if version >= 2 else 0, names))
     snapshot = make((), limit, pid=pid, time=float(when),
                    timestamp=timestamp, process_memory=process_memory,
                    tracemalloc_memory=own_memory, user_data=user_data,

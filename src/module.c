@@ -500,9 +500,9 @@ build_sites_of(const readout *r, int layout)
         PyObject_GC_UnTrack(traceback);
         PyObject *entry =
             layout == SITES_OF_SNAPSHOT
-                ? Py_BuildValue("(NnnI)", traceback, (Py_ssize_t)site->size,
+                ? Py_BuildValue("(NnnIO)", traceback, (Py_ssize_t)site->size,
                                 (Py_ssize_t)site->count,
-                                (unsigned int)site->domain)
+                                (unsigned int)site->domain, Py_None)
             : layout == SITES_WITH_DOMAIN
                 ? Py_BuildValue("(nnNI)", (Py_ssize_t)site->size,
                                 (Py_ssize_t)site->count, traceback,
@@ -877,10 +877,11 @@ group_sites(site_groups *g, PyObject *sites, int mode)
         mode == GROUP_CUMULATIVE_LINENO || mode == GROUP_CUMULATIVE_FILENAME;
     for (Py_ssize_t row = 0; row < n; row++) {
         PyObject *site = items[row];
-        /* (frames, size, count[, domain]): as stdlib, every domain
-           groups on the same key. */
+        /* (frames, size, count[, domain[, functions]]): as stdlib,
+           every domain groups on the same key, and so does every
+           function of a line. */
         if (!PyTuple_CheckExact(site) || PyTuple_GET_SIZE(site) < 3 ||
-            PyTuple_GET_SIZE(site) > 4) {
+            PyTuple_GET_SIZE(site) > 5) {
             return 0;
         }
         PyObject *frames = PyTuple_GET_ITEM(site, 0);

@@ -105,7 +105,8 @@ def test_snapshot_file_keeps_domains_and_old_files_load_as_domain_0(tmp_path):
     # THEN it is written as version 2 and read back with its domains
     doc = json.loads(gzip.decompress(path.read_bytes()))
     assert doc["version"] == 2
-    assert sorted(Snapshot.load(path)._sites) == sorted(sites)
+    assert (sorted(site[:4] for site in Snapshot.load(path)._sites)
+            == sorted(sites))
     # AND a snapshot of domain 0 only is written as version 1, which
     # earlier pytracemalloc reads
     plain = tmp_path / "plain.snapshot"

@@ -80,7 +80,7 @@ def test_file_is_gzip_json_with_format_and_version(tmp_path):
     assert doc["format"] == "pytracemalloc-snapshot"
     # (version 1: with domain 0 only and exact figures, the oldest version
     # that holds it)
-    assert doc["version"] == 1 and snapshot_module.FORMAT_VERSION == 3
+    assert doc["version"] == 1 and snapshot_module.FORMAT_VERSION == 4
     assert "sample_bytes" not in doc
     assert doc["pid"] == 4321 and doc["time"] == 1_700_000_123.5
     assert doc["traceback_limit"] == 3
