@@ -182,12 +182,20 @@ _GROUP_MODES = {
 
 
 def _group_mode(key_type, cumulative):
-    if key_type not in ("traceback", "filename", "lineno"):
+    """The engine's grouping mode, None for "function" (grouped in
+    Python: the engine groups by frames, which hold no name)."""
+    if key_type not in ("traceback", "filename", "lineno", "function"):
         raise ValueError("unknown key_type: %r" % (key_type,))
     if cumulative and key_type == "traceback":
         raise ValueError("cumulative mode cannot be used with key type "
                          "%r" % (key_type,))
-    return _GROUP_MODES[key_type, bool(cumulative)]
+    return _GROUP_MODES.get((key_type, bool(cumulative)))
+
+
+def _function_key(filename, name):
+    """The raw frame of a "function" statistic: (filename, 0, name), so
+    that two functions of one file are two keys."""
+    return (filename, 0, name or "")
 
 
 def _statistics(rows, kind=Statistic):
@@ -441,7 +449,8 @@ class Snapshot:
         """[(size, count, raw key)] per stdlib key, raw keys being frames
         oldest first; in C when the sites allow it, else in Python."""
         mode = _group_mode(key_type, cumulative)
-        rows = _tracemalloc._group_sites(self._sites, mode)
+        rows = (None if mode is None
+                else _tracemalloc._group_sites(self._sites, mode))
         if rows is None:
             rows = [(size, count, key) for key, (size, count)
                     in self._group_in_python(key_type, cumulative).items()]
@@ -462,6 +471,16 @@ class Snapshot:
             keys = ((site[0][:1],) for site in self._sites)
         elif key_type == "filename" and not cumulative:
             keys = ((((site[0][0][0], 0),),) for site in self._sites)
+        elif key_type == "function" and not cumulative:
+            keys = (((_function_key(site[0][0][0],
+                                    site[4] and site[4][0]),),)
+                    for site in self._sites)
+        elif key_type == "function":
+            # Each distinct function once per traceback (recursion).
+            keys = ([(_function_key(filename, name),) for filename, name
+                     in {(frame[0], name) for frame, name
+                         in zip(site[0], site[4] or ("",) * len(site[0]))}]
+                    for site in self._sites)
         elif key_type == "lineno":
             # Each distinct frame once per traceback, so recursion does not
             # count a block twice on the same line.
@@ -483,22 +502,63 @@ class Snapshot:
 
     def statistics(self, key_type, cumulative=False):
         """Statistics grouped by ``key_type`` ('filename', 'lineno' or
-        'traceback'), biggest first (size, then count, then traceback,
-        descending, as stdlib).  ``cumulative`` counts the blocks of a
-        traceback on every distinct frame (or file) it goes through, not
-        only the most recent one ('lineno' and 'filename' only)."""
+        'traceback', as stdlib, or 'function': the lines of one function
+        summed, its frame (filename, 0) with ``function`` its name),
+        biggest first (size, then count, then traceback, descending, as
+        stdlib).  ``cumulative`` counts the blocks of a traceback on every
+        distinct frame (file, function) it goes through, not only the most
+        recent one (not with 'traceback').  Frames carry their function's
+        name where the snapshot has names."""
         with _collector_paused():
             mode = _group_mode(key_type, cumulative)
             kind = EstimatedStatistic if self.is_estimate else Statistic
-            statistics = _tracemalloc._statistics(self._sites, mode, kind,
-                                                  Traceback)
-            if statistics is not None:
-                return statistics
-            rows = self._rows(key_type, cumulative)
-            # Sorted on plain tuples: the order of stdlib's (size, count,
-            # traceback) key, since a Traceback orders as its raw frames.
-            rows.sort(reverse=True)
-            return _statistics(rows, kind)
+            statistics = (None if mode is None else _tracemalloc._statistics(
+                self._sites, mode, kind, Traceback))
+            if statistics is None:
+                rows = self._rows(key_type, cumulative)
+                # Sorted on plain tuples: the order of stdlib's (size,
+                # count, traceback) key, since a Traceback orders as its
+                # raw frames.
+                rows.sort(reverse=True)
+                statistics = _statistics(rows, kind)
+            self._name_frames(statistics, key_type, cumulative)
+            return statistics
+
+    def _function_names(self, key_type, cumulative):
+        """{raw key: function names oldest first} of the sites that have
+        names, for the keys of ``key_type``; None when no site has any
+        (or the key holds none: "filename", and "function", whose keys
+        carry their name).  Where one key gathers sites of different
+        functions (two functions on one line) the first site's names are
+        the key's."""
+        if key_type in ("filename", "function"):
+            return None
+        named = [site for site in self._sites if site[4] is not None]
+        if not named:
+            return None
+        names = {}
+        setdefault = names.setdefault
+        if key_type == "traceback":
+            for site in named:
+                setdefault(site[0][::-1], site[4][::-1])
+        elif not cumulative:
+            for site in named:
+                setdefault(site[0][:1], site[4][:1])
+        else:
+            for site in named:
+                for frame, name in zip(site[0], site[4]):
+                    setdefault((frame,), (name,))
+        return names
+
+    def _name_frames(self, statistics, key_type, cumulative):
+        """Give the frames of statistics (or diffs) their functions."""
+        names = self._function_names(key_type, cumulative)
+        if not names:
+            return
+        get = names.get
+        for statistic in statistics:
+            traceback = statistic.traceback
+            traceback._functions = get(traceback._frames)
 
     def compare_to(self, old_snapshot, key_type, cumulative=False):
         """``StatisticDiff`` per key of either snapshot, sorted as stdlib:
@@ -524,8 +584,12 @@ class Snapshot:
         # the last two never decide).
         rows.sort(reverse=True)
         estimate = self.is_estimate or old_snapshot.is_estimate
-        return _statistic_diffs(
+        diffs = _statistic_diffs(
             rows, EstimatedStatisticDiff if estimate else StatisticDiff)
+        # The names of keys gone since the old snapshot are the old one's.
+        old_snapshot._name_frames(diffs, key_type, cumulative)
+        self._name_frames(diffs, key_type, cumulative)
+        return diffs
 
     def filter_traces(self, filters):
         """A new snapshot with the sites that pass ``filters`` (a list of

@@ -103,7 +103,7 @@ def encode(snapshot):
         **({"functions": list(functions)} if named else {}),
         "sites": sites,
     }
-    if snapshot.sample_bytes is not None:
+    if version >= SAMPLED_FORMAT_VERSION:
         document["sample_bytes"] = snapshot.sample_bytes
     text = json.dumps(document, separators=(",", ":"), allow_nan=False)
     return gzip.compress(text.encode("ascii"), compresslevel=9, mtime=0)

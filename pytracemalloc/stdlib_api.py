@@ -50,18 +50,27 @@ def _format_size(size, sign):
 
 @functools.total_ordering
 class Frame:
-    """One frame of a traceback: ``filename`` (str) and ``lineno`` (int).
+    """One frame of a traceback: ``filename`` (str), ``lineno`` (int) and
+    ``function``, the qualified name of its function (``co_qualname``:
+    ``"Class.method"``, ``"outer.<locals>.inner"``), or None when unknown
+    (a snapshot file of format version 3 or older, a frame of no code).
 
     ``Frame((filename, lineno))`` as in the stdlib; ``Frame(filename,
-    lineno)`` is accepted too.  Frames compare and sort by (filename,
-    lineno)."""
+    lineno)`` and ``Frame(frame, function=name)`` are accepted too.  As in
+    the stdlib, frames compare, sort and hash by (filename, lineno) only:
+    the name rides along.  The frames of ``statistics("function")`` are
+    the exception: they stand for a whole function, so their identity is
+    (filename, 0, function) and their ``lineno`` is 0."""
 
-    __slots__ = ("_frame",)
+    __slots__ = ("_frame", "_function")
 
-    def __init__(self, frame, lineno=None):
+    def __init__(self, frame, lineno=None, function=None):
         if lineno is not None:
             frame = (frame, lineno)
         self._frame = tuple(frame)
+        if function is None and len(self._frame) > 2:
+            function = self._frame[2]
+        self._function = function or None
 
     @property
     def filename(self):
@@ -70,6 +79,10 @@ class Frame:
     @property
     def lineno(self):
         return self._frame[1]
+
+    @property
+    def function(self):
+        return self._function
 
     def __eq__(self, other):
         if not isinstance(other, Frame):
@@ -85,9 +98,14 @@ class Frame:
         return hash(self._frame)
 
     def __str__(self):
+        if len(self._frame) > 2:
+            return "%s (%s)" % (self._frame[0], self._function or "?")
         return "%s:%s" % self._frame
 
     def __repr__(self):
+        if len(self._frame) > 2:
+            return "<Frame filename=%r function=%r>" % (self._frame[0],
+                                                        self._function)
         return "<Frame filename=%r lineno=%r>" % self._frame
 
 
@@ -99,14 +117,24 @@ class Traceback(Sequence):
     The constructor takes raw ``(filename, lineno)`` tuples MOST RECENT
     FIRST, as the engine and the stdlib constructor do.  ``total_nframe``
     is the depth of the stack before it was cut to the traceback limit, or
-    None when unknown (our engine does not count it)."""
+    None when unknown (our engine does not count it).  ``functions``, when
+    given, names the function of each frame (same order as ``frames``,
+    "" or None where unknown): it gives the frames their ``function`` and
+    takes no part in equality, hashing or order."""
 
-    __slots__ = ("_frames", "_total_nframe")
+    __slots__ = ("_frames", "_total_nframe", "_functions")
 
-    def __init__(self, frames, total_nframe=None):
+    def __init__(self, frames, total_nframe=None, functions=None):
         # Stored oldest first, so indexing is the sequence order.
         self._frames = tuple(tuple(frame) for frame in reversed(tuple(frames)))
         self._total_nframe = total_nframe
+        if functions is not None:
+            functions = tuple(reversed(tuple(functions)))
+            if len(functions) != len(self._frames):
+                raise ValueError("one function name per frame: %d frames, "
+                                 "%d names" % (len(self._frames),
+                                               len(functions)))
+        self._functions = functions
 
     @classmethod
     def _from_oldest_first(cls, raw_frames, total_nframe=None):
@@ -123,9 +151,17 @@ class Traceback(Sequence):
         return len(self._frames)
 
     def __getitem__(self, index):
+        # Tracebacks made by statistics() may have no _functions slot set:
+        # the names are filled in only where the snapshot has them.
+        functions = getattr(self, "_functions", None)
         if isinstance(index, slice):
-            return tuple(Frame(frame) for frame in self._frames[index])
-        return Frame(self._frames[index])
+            if functions is None:
+                return tuple(Frame(frame) for frame in self._frames[index])
+            return tuple(Frame(frame, function=name) for frame, name
+                         in zip(self._frames[index], functions[index]))
+        if functions is None:
+            return Frame(self._frames[index])
+        return Frame(self._frames[index], function=functions[index])
 
     def __contains__(self, frame):
         return isinstance(frame, Frame) and frame._frame in self._frames
@@ -163,7 +199,8 @@ class Traceback(Sequence):
             frames = frames[::-1]
         import linecache
         lines = []
-        for filename, lineno in frames:
+        for frame in frames:
+            filename, lineno = frame[0], frame[1]
             lines.append('  File "%s", line %s' % (filename, lineno))
             source = linecache.getline(filename, lineno).strip()
             if source:

@@ -189,6 +189,14 @@ compat_code_units(PyCodeObject *code)
     return Py_SIZE(code);
 }
 
+/* The code's qualified name (co_qualname, a field since 3.11: bpo-44530),
+   read as is: a str that lives as long as the code. */
+static inline PyObject *
+compat_code_qualname(PyCodeObject *code)
+{
+    return code->co_qualname;
+}
+
 /* Whether an instruction pointer (compat_frame_instr) points into the
    code object's bytecode, the unit before its first included (where 3.11
    puts a frame that has run nothing yet). */

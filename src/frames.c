@@ -14,6 +14,7 @@ typedef struct code_cache {
     struct code_cache *prev;
     struct code_cache *next;
     uint32_t filename_id;
+    uint32_t function_id; /* co_qualname's name id, 0 when it has none */
     uint32_t n_ids;
     int detached;   /* being dropped by frames_drop_caches */
     int32_t *lines; /* line of each code unit, decoded at the first miss */
@@ -385,24 +386,34 @@ filename_utf8(PyObject *filename, char *buffer, size_t capacity)
     return out;
 }
 
-/* Intern the filename of a code object.  Takes the sites lock. */
+/* Intern the filename and the qualified name of a code object, under one
+   take of the sites lock: *function_id is 0 when the code has no usable
+   name.  Returns the filename id (0 when memory is missing). */
 static uint32_t
-intern_code_filename(PyCodeObject *code)
+intern_code_names(PyCodeObject *code, uint32_t *function_id)
 {
-    char buffer[4096];
-    size_t length = filename_utf8(code->co_filename, buffer, sizeof(buffer));
+    char filename[4096];
+    char qualname[1024];
+    size_t filename_length =
+        filename_utf8(code->co_filename, filename, sizeof(filename));
+    size_t qualname_length = filename_utf8(compat_code_qualname(code),
+                                           qualname, sizeof(qualname));
     sites_lock();
-    uint32_t id = sites_intern_filename(buffer, length);
+    uint32_t id = sites_intern_filename(filename, filename_length);
+    *function_id = qualname_length != 0
+                       ? sites_intern_filename(qualname, qualname_length)
+                       : 0;
     sites_unlock();
     return id;
 }
 
 static uint32_t
-intern_frame_of(uint32_t filename_id, PyCodeObject *code, int unit)
+intern_frame_of(uint32_t filename_id, uint32_t function_id,
+                PyCodeObject *code, int unit)
 {
     int line = frames_code_line(code, unit);
     sites_lock();
-    uint32_t id = sites_intern_frame(filename_id, line);
+    uint32_t id = sites_intern_frame(filename_id, line, function_id);
     sites_unlock();
     return id;
 }
@@ -448,7 +459,8 @@ create_cache(PyCodeObject *code)
         return NULL;
     }
     uint32_t n_ids = (uint32_t)units + 1;
-    uint32_t filename_id = intern_code_filename(code);
+    uint32_t function_id;
+    uint32_t filename_id = intern_code_names(code, &function_id);
     if (filename_id == 0) {
         return NULL;
     }
@@ -458,6 +470,7 @@ create_cache(PyCodeObject *code)
     }
     cache->code = code;
     cache->filename_id = filename_id;
+    cache->function_id = function_id;
     cache->n_ids = n_ids;
     if (COMPAT_CODE_CACHE_IN_CO_EXTRA
             ? compat_code_set_extra_below(code, frames_code_extra_index, cache,
@@ -513,7 +526,8 @@ intern_cached_frame(code_cache *cache, int unit)
                                     : frames_code_line(cache->code, unit);
     }
     sites_lock();
-    uint32_t id = sites_intern_frame(cache->filename_id, line);
+    uint32_t id =
+        sites_intern_frame(cache->filename_id, line, cache->function_id);
     sites_unlock();
     return id;
 }
@@ -535,8 +549,10 @@ static uint32_t
 uncached_frame_id(compat_frame *frame)
 {
     PyCodeObject *code = compat_frame_code(frame);
-    uint32_t filename_id = intern_code_filename(code);
-    return intern_frame_of(filename_id, code, compat_frame_lasti(frame));
+    uint32_t function_id;
+    uint32_t filename_id = intern_code_names(code, &function_id);
+    return intern_frame_of(filename_id, function_id, code,
+                           compat_frame_lasti(frame));
 }
 
 /* Frame id of a frame through its code's cache (nframe > 1 mode); *cached

@@ -394,8 +394,10 @@ build_stats(const readout *r)
         PyErr_NoMemory();
         goto error;
     }
+    /* By line: the functions of one line add up on its first frame. */
     for (uint32_t i = 0; i < r->n_sites; i++) {
-        uint32_t frame_id = r->frame_ids[r->sites[i].first_frame];
+        uint32_t frame_id =
+            r->frames[r->frame_ids[r->sites[i].first_frame]].line_id;
         line_size[frame_id] += r->sites[i].size;
         line_count[frame_id] += r->sites[i].count;
     }
@@ -453,6 +455,54 @@ error:
 
 enum { SITES_PLAIN, SITES_WITH_DOMAIN, SITES_OF_SNAPSHOT };
 
+/* The function name of a frame id: "" (no_name) when it has none. */
+static PyObject *
+function_name(const readout *r, uint32_t frame_id, PyObject **names,
+              PyObject *no_name)
+{
+    uint32_t function_id = r->frames[frame_id].function_id;
+    return function_id != 0 ? decode_filename(r, function_id, names)
+                            : no_name;
+}
+
+/* A new reference to the tuple of a site's function names, most recent
+   first; a one-frame site's is shared through single (a list by frame
+   id).  Str only: untracked by the cyclic collector, as its traceback. */
+static PyObject *
+site_functions(const readout *r, const readout_site *site, PyObject **names,
+               PyObject *no_name, PyObject *single)
+{
+    if (site->nframe == 1) {
+        uint32_t frame_id = r->frame_ids[site->first_frame];
+        PyObject *shared = PyList_GET_ITEM(single, frame_id);
+        if (shared == NULL) {
+            PyObject *name = function_name(r, frame_id, names, no_name);
+            shared = name != NULL ? PyTuple_Pack(1, name) : NULL;
+            if (shared == NULL) {
+                return NULL;
+            }
+            PyObject_GC_UnTrack(shared);
+            PyList_SET_ITEM(single, frame_id, shared);
+        }
+        return Py_NewRef(shared);
+    }
+    PyObject *functions = PyTuple_New(site->nframe);
+    if (functions == NULL) {
+        return NULL;
+    }
+    for (uint32_t k = 0; k < site->nframe; k++) {
+        PyObject *name = function_name(
+            r, r->frame_ids[site->first_frame + k], names, no_name);
+        if (name == NULL) {
+            Py_DECREF(functions);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(functions, k, Py_NewRef(name));
+    }
+    PyObject_GC_UnTrack(functions);
+    return functions;
+}
+
 /* [(size, count, ((filename, lineno), ...)[, domain]), ...], frames most
    recent first (layout SITES_PLAIN or SITES_WITH_DOMAIN); or a snapshot's
    own layout, [(frames, size, count, domain), ...] (SITES_OF_SNAPSHOT).
@@ -465,15 +515,26 @@ build_sites_of(const readout *r, int layout)
 {
     PyObject **names = new_filename_cache(r);
     PyObject *frames = NULL;
+    PyObject *single_functions = NULL;
+    PyObject *no_name = NULL;
     PyObject *result = NULL;
     if (names == NULL) {
         return NULL;
     }
-    /* One tuple per frame id, shared by every traceback that has it. */
+    /* One tuple per frame id, shared by every traceback that has it; for
+       a snapshot, also the 1-tuple of its function's name, shared by the
+       one-frame tracebacks (nframe 1: every site). */
     frames = PyList_New(r->n_frames);
     result = PyList_New(r->n_sites);
     if (frames == NULL || result == NULL) {
         goto error;
+    }
+    if (layout == SITES_OF_SNAPSHOT) {
+        single_functions = PyList_New(r->n_frames);
+        no_name = PyUnicode_FromStringAndSize(NULL, 0);
+        if (single_functions == NULL || no_name == NULL) {
+            goto error;
+        }
     }
     for (uint32_t i = 0; i < r->n_sites; i++) {
         const readout_site *site = &r->sites[i];
@@ -498,11 +559,20 @@ build_sites_of(const readout *r, int layout)
             PyTuple_SET_ITEM(traceback, k, frame);
         }
         PyObject_GC_UnTrack(traceback);
+        PyObject *functions = NULL;
+        if (layout == SITES_OF_SNAPSHOT) {
+            functions = site_functions(r, site, names, no_name,
+                                       single_functions);
+            if (functions == NULL) {
+                Py_DECREF(traceback);
+                goto error;
+            }
+        }
         PyObject *entry =
             layout == SITES_OF_SNAPSHOT
-                ? Py_BuildValue("(NnnIO)", traceback, (Py_ssize_t)site->size,
+                ? Py_BuildValue("(NnnIN)", traceback, (Py_ssize_t)site->size,
                                 (Py_ssize_t)site->count,
-                                (unsigned int)site->domain, Py_None)
+                                (unsigned int)site->domain, functions)
             : layout == SITES_WITH_DOMAIN
                 ? Py_BuildValue("(nnNI)", (Py_ssize_t)site->size,
                                 (Py_ssize_t)site->count, traceback,
@@ -516,11 +586,15 @@ build_sites_of(const readout *r, int layout)
         PyList_SET_ITEM(result, i, entry);
     }
     Py_DECREF(frames);
+    Py_XDECREF(single_functions);
+    Py_XDECREF(no_name);
     free_filename_cache(r, names);
     return result;
 
 error:
     Py_XDECREF(frames);
+    Py_XDECREF(single_functions);
+    Py_XDECREF(no_name);
     Py_XDECREF(result);
     free_filename_cache(r, names);
     return NULL;
@@ -629,7 +703,8 @@ build_line_variances(const readout *r)
         goto error;
     }
     for (uint32_t i = 0; i < r->n_sites; i++) {
-        uint32_t frame_id = r->frame_ids[r->sites[i].first_frame];
+        uint32_t frame_id =
+            r->frames[r->frame_ids[r->sites[i].first_frame]].line_id;
         variance[frame_id] += r->sites[i].variance;
         total += r->sites[i].variance;
     }

@@ -20,7 +20,7 @@ static int
 copy_names_and_frames(readout *out)
 {
     uint32_t n_filenames = 0;
-    /* Filename ids are dense: probe the filename count via the frames. */
+    /* Name ids are dense: probe the name count via the frames. */
     out->n_frames = sites_frame_limit();
     out->frames = malloc((size_t)out->n_frames * sizeof(tm_frame));
     if (out->frames == NULL) {
@@ -30,6 +30,9 @@ copy_names_and_frames(readout *out)
         out->frames[id] = sites_frame(id);
         if (out->frames[id].filename_id + 1 > n_filenames) {
             n_filenames = out->frames[id].filename_id + 1;
+        }
+        if (out->frames[id].function_id + 1 > n_filenames) {
+            n_filenames = out->frames[id].function_id + 1;
         }
     }
     if (n_filenames == 0) {
@@ -122,16 +125,18 @@ readout_take(readout *out, int with_tracebacks)
     return status;
 }
 
-/* Copy one site, renumbering its frames and filenames 1..nframe. */
+/* Copy one site, renumbering its frames 1..nframe, their filenames
+   1..nframe and their function names nframe+1..2*nframe. */
 static int
 copy_one_site(readout *out, tm_site *site, size_t size)
 {
     uint32_t nframe = site->nframe;
+    uint32_t n_names = 2 * nframe;
     out->n_frames = nframe + 1;
-    out->n_filenames = nframe + 1;
+    out->n_filenames = n_names + 1;
     out->n_sites = 1;
     out->frames = calloc(nframe + 1, sizeof(tm_frame));
-    out->filename_offsets = calloc(nframe + 2, sizeof(size_t));
+    out->filename_offsets = calloc(n_names + 2, sizeof(size_t));
     out->sites = malloc(sizeof(readout_site));
     out->frame_ids = malloc(nframe * sizeof(uint32_t));
     if (out->frames == NULL || out->filename_offsets == NULL ||
@@ -139,22 +144,31 @@ copy_one_site(readout *out, tm_site *site, size_t size)
         return -1;
     }
     size_t total = 0;
-    for (uint32_t k = 0; k < nframe; k++) {
-        tm_frame frame = sites_frame(site->frames[k]);
-        out->filename_offsets[k + 1] = total;
-        total += sites_filename(frame.filename_id).length;
+    for (uint32_t name = 0; name < n_names; name++) {
+        tm_frame frame = sites_frame(site->frames[name % nframe]);
+        uint32_t id = name < nframe ? frame.filename_id : frame.function_id;
+        out->filename_offsets[name + 1] = total;
+        total += id != 0 ? sites_filename(id).length : 0;
     }
-    out->filename_offsets[nframe + 1] = total;
+    out->filename_offsets[n_names + 1] = total;
     out->filename_bytes = malloc(total + 1);
     if (out->filename_bytes == NULL) {
         return -1;
     }
+    for (uint32_t name = 0; name < n_names; name++) {
+        tm_frame frame = sites_frame(site->frames[name % nframe]);
+        uint32_t id = name < nframe ? frame.filename_id : frame.function_id;
+        if (id != 0) {
+            tm_filename text = sites_filename(id);
+            memcpy(out->filename_bytes + out->filename_offsets[name + 1],
+                   text.utf8, text.length);
+        }
+    }
     for (uint32_t k = 0; k < nframe; k++) {
         tm_frame frame = sites_frame(site->frames[k]);
-        tm_filename name = sites_filename(frame.filename_id);
-        memcpy(out->filename_bytes + out->filename_offsets[k + 1], name.utf8,
-               name.length);
-        out->frames[k + 1] = (tm_frame){k + 1, frame.lineno};
+        out->frames[k + 1] = (tm_frame){
+            k + 1, frame.lineno, frame.function_id != 0 ? nframe + k + 1 : 0,
+            k + 1};
         out->frame_ids[k] = k + 1;
     }
     out->sites[0] = (readout_site){.size = size,

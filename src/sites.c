@@ -15,9 +15,13 @@ static u64map site_by_hash;     /* sites_mutex: hash -> first id */
    that domain */
 static u64map site_in_domain;
 
-/* Frames: frame key -> id, and id -> frame.  All guarded by sites_mutex. */
+/* Frames: (filename, line) key -> first frame id, id -> frame, and the
+   chain of the other frames of that line (other functions: rare, so a
+   chain, not a wider key).  All guarded by sites_mutex. */
 static u64map frame_by_key;
 static tm_frame *frames;
+static uint32_t *frame_next_same_line;
+static uint32_t frame_next_capacity;
 static uint32_t frame_limit = 1;
 static uint32_t frame_capacity;
 static uint32_t unknown_frame_id;
@@ -150,23 +154,33 @@ sites_intern_filename(const char *utf8, size_t length)
 }
 
 uint32_t
-sites_intern_frame(uint32_t filename_id, int lineno)
+sites_intern_frame(uint32_t filename_id, int lineno, uint32_t function_id)
 {
     if (filename_id == 0) {
         return 0;
     }
     uint64_t key = ((uint64_t)filename_id << 32) | (uint32_t)lineno;
     u64map_slot *slot = u64map_find(&frame_by_key, key);
-    if (slot != NULL) {
-        return (uint32_t)slot->value;
+    uint32_t head = slot != NULL ? (uint32_t)slot->value : 0;
+    for (uint32_t id = head; id != 0; id = frame_next_same_line[id]) {
+        if (frames[id].function_id == function_id) {
+            return id;
+        }
     }
     uint32_t id = frame_limit;
     if (ensure_capacity((void **)&frames, &frame_capacity, id,
                         sizeof(tm_frame)) < 0 ||
-        u64map_put(&frame_by_key, key, id) < 0) {
+        ensure_capacity((void **)&frame_next_same_line, &frame_next_capacity,
+                        id, sizeof(uint32_t)) < 0 ||
+        (head == 0 && u64map_put(&frame_by_key, key, id) < 0)) {
         return 0;
     }
-    frames[id] = (tm_frame){filename_id, lineno};
+    frames[id] = (tm_frame){filename_id, lineno, function_id,
+                            head != 0 ? head : id};
+    frame_next_same_line[id] = head != 0 ? frame_next_same_line[head] : 0;
+    if (head != 0) {
+        frame_next_same_line[head] = id;
+    }
     frame_limit++;
     return id;
 }
@@ -178,7 +192,7 @@ sites_unknown_frame(void)
         static const char unknown[] = "<unknown>";
         uint32_t filename_id =
             sites_intern_filename(unknown, sizeof(unknown) - 1);
-        unknown_frame_id = sites_intern_frame(filename_id, 0);
+        unknown_frame_id = sites_intern_frame(filename_id, 0, 0);
     }
     return unknown_frame_id;
 }
@@ -327,6 +341,10 @@ sites_reset(void)
     rawmem_free(frames, (size_t)frame_capacity * sizeof(tm_frame));
     frames = NULL;
     frame_capacity = 0;
+    rawmem_free(frame_next_same_line,
+                (size_t)frame_next_capacity * sizeof(uint32_t));
+    frame_next_same_line = NULL;
+    frame_next_capacity = 0;
     frame_limit = 1;
     unknown_frame_id = 0;
     u64map_reset(&site_by_hash, 1024);

@@ -4,7 +4,8 @@
  * Contract
  * - Ids are small integers starting at 1; 0 means "none" (and is what the
  *   intern functions return when memory is missing).
- * - A frame is (filename id, line number).  A site is a domain and a
+ * - A frame is (filename id, line number, function name id); filenames
+ *   and function names share one table of names.  A site is a domain and a
  *   traceback: up to nframe frame ids, most recent first.  Domain 0 holds
  *   the blocks of CPython's allocators; the others, blocks reported by
  *   extensions (numpy's array data: 389047), as in stdlib tracemalloc.
@@ -29,9 +30,15 @@
 #define SITES_CHUNK_SIZE (1u << SITES_CHUNK_BITS)
 #define SITES_MAX_CHUNKS 16384u
 
+/* A frame: where (filename and line) and in which function.  Two
+   functions on one line (a comprehension on 3.11, a lambda) are two
+   frames; line_id, the first frame interned with that filename and line,
+   is what read-outs by line add up on. */
 typedef struct {
     uint32_t filename_id;
     int32_t lineno;
+    uint32_t function_id; /* a name id (co_qualname), 0: no name */
+    uint32_t line_id;
 } tm_frame;
 
 typedef struct {
@@ -65,8 +72,11 @@ void sites_unlock(void);
 /* Re-create the lock in a child process after fork(). */
 void sites_after_fork_child(void);
 
+/* A name (a filename or a function's qualified name): length UTF-8
+   bytes. */
 uint32_t sites_intern_filename(const char *utf8, size_t length);
-uint32_t sites_intern_frame(uint32_t filename_id, int lineno);
+uint32_t sites_intern_frame(uint32_t filename_id, int lineno,
+                            uint32_t function_id);
 /* A site of domain 0. */
 uint32_t sites_intern_traceback(const uint32_t *frame_ids, uint32_t nframe);
 uint32_t sites_intern_traceback_in_domain(uint32_t domain,

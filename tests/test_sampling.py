@@ -385,8 +385,9 @@ def test_files_record_n(tmp_path):
     # WHEN a sampled snapshot is written
     snapshot.dump(path)
     document = json.loads(gzip.decompress(path.read_bytes()))
-    # THEN the file is version 3 and holds N; it loads back with N
-    assert document["version"] == 3
+    # THEN the file is version 3 or later (4: the engine names functions)
+    # and holds N; it loads back with N
+    assert document["version"] >= 3
     assert document["sample_bytes"] == 4 * KIB
     loaded = Snapshot.load(path)
     assert loaded.sample_bytes == 4 * KIB
@@ -398,6 +399,7 @@ def test_files_record_n(tmp_path):
         Snapshot.load(path)
     # AND a version 1 file has no N: exact
     document["version"] = 1
+    document["frames"] = [row[:2] for row in document["frames"]]
     document["sample_bytes"] = 4096  # unknown to version 1: ignored
     path.write_bytes(gzip.compress(json.dumps(document).encode()))
     assert Snapshot.load(path).sample_bytes is None

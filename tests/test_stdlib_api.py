@@ -290,7 +290,7 @@ def test_cumulative_counts_a_frame_once_per_traceback():
 def test_statistics_key_errors():
     snapshot = tracemalloc.Snapshot([((("a.py", 1),), 1, 1)])
     with pytest.raises(ValueError):
-        snapshot.statistics("function")
+        snapshot.statistics("func")
     with pytest.raises(ValueError):
         snapshot.statistics("traceback", cumulative=True)
 
