@@ -31,6 +31,11 @@ def make_parser():
     parser.add_option("-l", "--line-number", action="store_true",
                       default=False,
                       help="group by file and line, not only by file")
+    parser.add_option("-f", "--function", action="store_true",
+                      default=False,
+                      help="name the function of each line (with -l: "
+                           "FILE:LINE (FUNCTION)), or group by function "
+                           "(FILE (FUNCTION)) without -l")
     parser.add_option("-n", "--number", type="int", default=10,
                       help="number of lines in each top (default: 10)")
     parser.add_option("--first", action="store_true", default=False,
@@ -126,6 +131,7 @@ def main(argv=None):
     top.show_average = not options.hide_average
     top.show_count = not options.hide_count
     top.show_lineno = options.line_number
+    top.show_function = options.function
     top.show_size = not options.hide_size
     top.compare_with_previous = not options.first
     if options.color:

@@ -143,22 +143,24 @@ def _domain_name(domain):
 
 
 def _sort_key(key):
-    filename, lineno, domain = key
-    return filename, -1 if lineno is None else lineno, domain
+    filename, lineno, domain, function = key
+    return filename, -1 if lineno is None else lineno, domain, function or ""
 
 
 def _lines_of(snapshot):
-    """((filename, lineno), size, count, domain) of every site of a
-    snapshot: its sites keep the domain (numpy's array data apart from
+    """((filename, lineno), size, count, domain, function) of every site
+    of a snapshot, function the most recent frame's name ("" when
+    unknown): its sites keep the domain (numpy's array data apart from
     Python objects); a snapshot made from 0.9.1's stats dict has none."""
     sites = getattr(snapshot, "_sites", None)
     if sites is not None:
-        for frames, size, blocks, domain, _ in sites:
-            yield frames[0], size, blocks, domain
+        for frames, size, blocks, domain, functions in sites:
+            yield (frames[0], size, blocks, domain,
+                   functions[0] if functions else "")
         return
     for filename, lines in snapshot.stats.items():
         for lineno, (size, blocks) in lines.items():
-            yield (filename, lineno), size, blocks, 0
+            yield (filename, lineno), size, blocks, 0, ""
 
 
 class DisplayTop:
@@ -169,7 +171,11 @@ class DisplayTop:
     ``compare_with_previous`` (True: compare with the previous top, False:
     with the first one), ``filename_parts`` (3), ``show_average``,
     ``show_count``, ``show_lineno`` (False: group per file), ``show_size``,
-    ``user_data_callback`` (see ``Snapshot.create``).
+    ``user_data_callback`` (see ``Snapshot.create``).  Ours:
+    ``show_function`` (False by default, so the output stays 0.9.1's):
+    name each line's function, ``file:line (function)``, or without
+    show_lineno group per file and function, ``file (function)``; "?"
+    where the snapshot has no names.
     """
 
     def __init__(self, top_count, file=None):
@@ -180,6 +186,7 @@ class DisplayTop:
         self.show_average = True
         self.show_count = True
         self.show_lineno = False
+        self.show_function = False
         self.show_size = True
         self.user_data_callback = None
         # (snapshot, name) of the first and of the previous top displayed.
@@ -262,6 +269,9 @@ class DisplayTop:
                                               and _is_estimate(reference))
 
         what = "file and line" if self.show_lineno else "file"
+        if self.show_function:
+            what = ("file, line and function" if self.show_lineno
+                    else "function")
         text = _paint(_CYAN, "Top %s allocations per %s"
                       % (min(count, len(rows)), what), color)
         if compare:
@@ -275,12 +285,14 @@ class DisplayTop:
             name = snapshot.timestamp
         lines = ["%s: %s" % (_paint(_BOLD, name, color), text)]
 
-        for index, ((filename, lineno, domain), trace) in enumerate(
+        for index, ((filename, lineno, domain, function), trace) in enumerate(
                 rows[:count]):
             filename = self.cleanup_filename(filename)
             if self.show_lineno:
                 filename = "%s:%s" % (filename,
                                       "?" if lineno is None else lineno)
+            if self.show_function:
+                filename = "%s (%s)" % (filename, function or "?")
             if color:
                 filename = colorize_filename(filename)
             if domain:
@@ -306,10 +318,13 @@ class DisplayTop:
         return lines
 
     def _group(self, snapshot):
-        """{(filename, lineno or None per file, domain): (size, count)}."""
+        """{(filename, lineno or None per file, domain, function or None):
+        (size, count)}."""
         groups = {}
-        for (filename, lineno), size, blocks, domain in _lines_of(snapshot):
-            key = (filename, lineno if self.show_lineno else None, domain)
+        for (filename, lineno), size, blocks, domain, function in _lines_of(
+                snapshot):
+            key = (filename, lineno if self.show_lineno else None, domain,
+                   function if self.show_function else None)
             old_size, old_blocks = groups.get(key, (0, 0))
             groups[key] = (old_size + size, old_blocks + blocks)
         return groups

@@ -529,26 +529,29 @@ class Snapshot:
         names, for the keys of ``key_type``; None when no site has any
         (or the key holds none: "filename", and "function", whose keys
         carry their name).  Where one key gathers sites of different
-        functions (two functions on one line) the first site's names are
-        the key's."""
+        functions (two functions on one line: a generator expression and
+        the call that consumes it) the key takes the names of its biggest
+        site."""
         if key_type in ("filename", "function"):
             return None
-        named = [site for site in self._sites if site[4] is not None]
-        if not named:
-            return None
-        names = {}
-        setdefault = names.setdefault
+        best = {}
         if key_type == "traceback":
-            for site in named:
-                setdefault(site[0][::-1], site[4][::-1])
+            pairs = ((site[0][::-1], site[4][::-1], site[1])
+                     for site in self._sites if site[4] is not None)
         elif not cumulative:
-            for site in named:
-                setdefault(site[0][:1], site[4][:1])
+            pairs = ((site[0][:1], site[4][:1], site[1])
+                     for site in self._sites if site[4] is not None)
         else:
-            for site in named:
-                for frame, name in zip(site[0], site[4]):
-                    setdefault((frame,), (name,))
-        return names
+            pairs = (((frame,), (name,), site[1])
+                     for site in self._sites if site[4] is not None
+                     for frame, name in zip(site[0], site[4]))
+        for key, names, size in pairs:
+            seen = best.get(key)
+            if seen is None or size > seen[1]:
+                best[key] = (names, size)
+        if not best:
+            return None
+        return {key: names for key, (names, _) in best.items()}
 
     def _name_frames(self, statistics, key_type, cumulative):
         """Give the frames of statistics (or diffs) their functions."""
