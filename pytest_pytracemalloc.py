@@ -95,6 +95,12 @@ def pytest_addoption(parser):
                          "traced peak (default: 5; 0: none)")
     group.addoption("--pytracemalloc-lines", metavar="N", default=None,
                     help="top lines shown for each test (default: 5)")
+    group.addoption("--pytracemalloc-group", metavar="WHAT", default=None,
+                    choices=("line", "function"),
+                    help="what the top lines of a test name: 'line' "
+                         "(FILE:LINE, the default) or 'function' (FILE "
+                         "(FUNCTION): the lines of one function summed; "
+                         "ini: pytracemalloc_group)")
     group.addoption("--pytracemalloc-nframe", metavar="N", default=None,
                     help="frames kept per traceback (default: 1)")
     group.addoption("--pytracemalloc-sample-bytes", metavar="N",
@@ -111,6 +117,8 @@ def pytest_addoption(parser):
                   "limit_memory marker overrides it", default="")
     parser.addini("pytracemalloc_top", "as --pytracemalloc-top", default="")
     parser.addini("pytracemalloc_lines", "as --pytracemalloc-lines",
+                  default="")
+    parser.addini("pytracemalloc_group", "as --pytracemalloc-group",
                   default="")
     parser.addini("pytracemalloc_sample_bytes",
                   "as --pytracemalloc-sample-bytes", default="")
@@ -199,21 +207,26 @@ def pytest_configure(config):
             raise pytest.UsageError("pytracemalloc_limit_memory: %s" % exc)
     else:
         default_limit = None
+    group = _setting(config, "pytracemalloc_group") or "line"
+    if group not in ("line", "function"):
+        raise pytest.UsageError("pytracemalloc_group: expected 'line' or "
+                                "'function', got %r" % (group,))
     tracer = Tracer(nframe, default_limit,
                     _count_setting(config, "pytracemalloc_top", 5),
                     _count_setting(config, "pytracemalloc_lines", 5),
-                    _sample_bytes_setting(config))
+                    _sample_bytes_setting(config), group)
     config.pluginmanager.register(tracer, "pytracemalloc-tracer")
 
 
 class _Frame:
-    """A frame of a leak's stack, as pytest-memray's filter_fn gets it.
-    The engine keeps lines, not functions: ``function`` is ``"???"``."""
+    """A frame of a leak's stack, as pytest-memray's filter_fn gets it:
+    ``function`` is the qualified name of the line's function, ``"???"``
+    where the engine has none (as memray writes an unknown one)."""
 
     __slots__ = ("function", "filename", "lineno")
 
-    def __init__(self, filename, lineno):
-        self.function = "???"
+    def __init__(self, filename, lineno, function=None):
+        self.function = function or "???"
         self.filename = filename
         self.lineno = lineno
 
@@ -258,6 +271,17 @@ _OWN_FILES = frozenset((os.path.abspath(__file__),
                        os.path.join(_HERE, "pytracemalloc", "tasks.py")))
 
 
+def _by_function(growth, functions):
+    """{(filename, function): bytes} of a growth by line: each line counts
+    for its function (``functions``: the engine's {(filename, lineno):
+    name}; "?" where a line has none)."""
+    grouped = {}
+    for (filename, lineno), size in growth.items():
+        key = (filename, functions.get((filename, lineno)) or "?")
+        grouped[key] = grouped.get(key, 0) + size
+    return grouped
+
+
 def _top(growth, count, floor=0):
     """The ``count`` lines that grew most, from ``floor`` bytes up, leaving
     out the plugin's own lines."""
@@ -295,8 +319,11 @@ def _format_lines(lines, root, mark=""):
             shown = filename
         if shown.startswith(".." + os.sep) or shown == filename:
             shown = shorten_filename(filename, 3)
-        text.append("    %10s  %s:%s" % (mark + format_size(size), shown,
-                                         lineno))
+        # A str in place of the line number: a function (group
+        # 'function').
+        where = ("%s (%s)" if isinstance(lineno, str) else "%s:%s") % (
+            shown, lineno)
+        text.append("    %10s  %s" % (mark + format_size(size), where))
     return text
 
 
@@ -323,7 +350,8 @@ class _Sampler:
 class Tracer:
     """Registered when the plugin is on: measures each test's call."""
 
-    def __init__(self, nframe, default_limit, top, lines, sample_bytes=None):
+    def __init__(self, nframe, default_limit, top, lines, sample_bytes=None,
+                 group="line"):
         import pytracemalloc
         from pytracemalloc import _tracemalloc, tasks
         self.pytracemalloc = pytracemalloc
@@ -334,6 +362,7 @@ class Tracer:
         self.default_limit = default_limit
         self.top = top
         self.lines = lines
+        self.group = group     # 'line' or 'function'
         self.enabled_here = False
         self.results = []      # (peak, nodeid, lines)
         self.rootpath = os.getcwd()
@@ -429,8 +458,10 @@ class Tracer:
                     else engine._get_stats()
             # the lines worth naming: 1% of the sampled growth or more
             floor = max((sampler.size - start) // 100, 1)
-            result["lines"] = _top(_growth(sampler.stats, reference),
-                                   self.lines, floor)
+            growth = _growth(sampler.stats, reference)
+            if self.group == "function":
+                growth = _by_function(growth, engine._get_line_functions())
+            result["lines"] = _top(growth, self.lines, floor)
             result["sampled"] = max(sampler.size - start, 0)
         if memory_limit is not None and result["peak"] > memory_limit:
             result["over"] = self._memory_failure(memory_limit, result,
@@ -462,12 +493,17 @@ class Tracer:
     def _leak_failure(self, leaks, growth, sample_bytes):
         limit, filter_fn = leaks
         over = {}
+        functions = None
         for (filename, lineno), size in growth.items():
             if size <= limit:
                 continue
-            if filter_fn is not None and not filter_fn(
-                    _Stack((_Frame(filename, lineno),))):
-                continue
+            if filter_fn is not None:
+                if functions is None:
+                    functions = self.engine._get_line_functions()
+                frame = _Frame(filename, lineno,
+                               functions.get((filename, lineno)))
+                if not filter_fn(_Stack((frame,))):
+                    continue
             over[(filename, lineno)] = size
         if not over:
             return None

@@ -639,6 +639,46 @@ tm_get_stats(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
     return read_out(build_stats, 0);
 }
 
+/* {(filename, lineno): function name} of every line whose first frame has
+   a name: O(frames), sites alive or not (a frame's name never changes). */
+static PyObject *
+build_line_functions(const readout *r)
+{
+    PyObject **names = new_filename_cache(r);
+    PyObject *result = names != NULL ? PyDict_New() : NULL;
+    if (result == NULL) {
+        goto error;
+    }
+    for (uint32_t frame_id = 1; frame_id < r->n_frames; frame_id++) {
+        tm_frame frame = r->frames[frame_id];
+        if (frame.line_id != frame_id || frame.function_id == 0) {
+            continue;
+        }
+        PyObject *key = frame_tuple(r, frame_id, names);
+        PyObject *name = decode_filename(r, frame.function_id, names);
+        int status = (key == NULL || name == NULL)
+                         ? -1
+                         : PyDict_SetItem(result, key, name);
+        Py_XDECREF(key);
+        if (status < 0) {
+            goto error;
+        }
+    }
+    free_filename_cache(r, names);
+    return result;
+
+error:
+    free_filename_cache(r, names);
+    Py_XDECREF(result);
+    return NULL;
+}
+
+static PyObject *
+tm_get_line_functions(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return read_out(build_line_functions, 0);
+}
+
 static PyObject *
 tm_get_sites(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -1652,6 +1692,9 @@ static PyMethodDef module_methods[] = {
      "Number of live traced blocks."},
     {"_get_stats", tm_get_stats, METH_NOARGS,
      "{filename: {lineno: (size, count)}} by the most recent frame."},
+    {"_get_line_functions", tm_get_line_functions, METH_NOARGS,
+     "{(filename, lineno): qualified name of the line's function} (the\n"
+     "first function seen on that line, where two share one)."},
     {"_get_sites", tm_get_sites, METH_VARARGS,
      "_get_sites(with_domain=False)\n--\n\n[(size, count, ((filename, "
      "lineno), ...)), ...], most recent frame first; with_domain: "

@@ -193,6 +193,72 @@ def test_the_summary_lists_the_top_tests_by_peak_with_their_lines(pt):
     assert "~" not in result.stdout.str()
 
 
+def test_the_summary_can_group_the_lines_by_function(pt):
+    # GIVEN a test that allocates on two lines of its own, and one that
+    # allocates through a helper
+    pt.makepyfile(test_functions="""
+        def helper():
+            return [bytearray(1000) for _ in range(25000)]
+
+        def test_two_lines():
+            a = [bytearray(1000) for _ in range(15000)]
+            b = [bytearray(1000) for _ in range(15000)]
+
+        def test_through_a_helper():
+            c = helper()
+    """)
+    # WHEN the summary groups by function
+    result = run(pt, "--pytracemalloc", "--pytracemalloc-group=function",
+                 "--pytracemalloc-lines=1")
+    result.assert_outcomes(passed=2)
+    # THEN the test's two lines are one entry under its name, more than
+    # one line's 15 MB (on 3.11 a comprehension is a function of its own,
+    # which counts for the function of its line), and the helper's lines
+    # under the helper's
+    result.stdout.fnmatch_lines([
+        "1. test_functions.py::test_two_lines: peak *MiB",
+        "* [2-3]?.* MiB  test_functions.py (test_two_lines)",
+        "2. test_functions.py::test_through_a_helper: peak *MiB",
+        "* MiB  test_functions.py (helper)",
+    ])
+    # AND a bad value is a usage error
+    bad = run(pt, "--pytracemalloc", "--pytracemalloc-group=module")
+    assert bad.ret != 0
+    assert "pytracemalloc-group" in bad.stderr.str()
+
+
+def test_filter_fn_sees_the_function_of_each_line(pt):
+    # GIVEN a leak whose filter keeps only one function's lines
+    pt.makepyfile(test_named="""
+        import pytest
+
+        KEEP = []
+
+        def leaky_helper():
+            KEEP.append(bytearray(3 * 1024 * 1024))
+
+        def only_the_helper(stack):
+            return any(frame.function == "leaky_helper"
+                       for frame in stack.frames)
+
+        def never(stack):
+            return any(frame.function == "???" for frame in stack.frames)
+
+        @pytest.mark.limit_leaks("1 MB", filter_fn=only_the_helper)
+        def test_kept():
+            leaky_helper()
+
+        @pytest.mark.limit_leaks("1 MB", filter_fn=never)
+        def test_dropped():
+            leaky_helper()
+    """)
+    result = run(pt, "--pytracemalloc")
+    # THEN the filter that names the function fails the test, and no
+    # frame is left unnamed
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_kept*", "*leaked more*"])
+
+
 def test_top_zero_hides_the_summary(pt):
     pt.makepyfile(test_a="def test_a():\n    x = bytearray(10**6)\n")
     result = run(pt, "--pytracemalloc", "--pytracemalloc-top", "0")
