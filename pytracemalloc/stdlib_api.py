@@ -464,7 +464,8 @@ def is_tracing():
 def get_object_traceback(obj):
     """The ``Traceback`` where ``obj`` was allocated, or None when it was
     not traced."""
-    frames = _tracemalloc._get_object_traceback(obj)
-    if frames is None:
+    named = _tracemalloc._get_object_named_traceback(obj)
+    if named is None:
         return None
-    return Traceback(frames)
+    frames, functions = named
+    return Traceback(frames, functions=functions)

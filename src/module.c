@@ -1307,11 +1307,15 @@ done:
     return result;
 }
 
-/* The trace of the block holding obj: (size, filename, lineno), or with
-   whole_traceback its frames; None when the block is not traced. */
+enum { OBJECT_TRACE, OBJECT_TRACEBACK, OBJECT_NAMED_TRACEBACK };
+
+/* The trace of the block holding obj: (size, filename, lineno)
+   (OBJECT_TRACE), its frames (OBJECT_TRACEBACK), or (frames, function
+   names) (OBJECT_NAMED_TRACEBACK); None when the block is not traced. */
 static PyObject *
-object_trace(PyObject *obj, int whole_traceback)
+object_trace(PyObject *obj, int what)
 {
+    int whole_traceback = what != OBJECT_TRACE;
     if (!hooks_is_enabled()) {
         Py_RETURN_NONE;
     }
@@ -1347,6 +1351,28 @@ object_trace(PyObject *obj, int whole_traceback)
                                    frame.lineno);
         }
     }
+    if (result != NULL && what == OBJECT_NAMED_TRACEBACK) {
+        PyObject *no_name = PyUnicode_FromStringAndSize(NULL, 0);
+        PyObject *functions =
+            no_name != NULL ? PyTuple_New(site->nframe) : NULL;
+        for (uint32_t k = 0; functions != NULL && k < site->nframe; k++) {
+            PyObject *name = function_name(
+                &copy, copy.frame_ids[site->first_frame + k], names, no_name);
+            if (name == NULL) {
+                Py_CLEAR(functions);
+                break;
+            }
+            PyTuple_SET_ITEM(functions, k, Py_NewRef(name));
+        }
+        Py_XDECREF(no_name);
+        if (functions == NULL) {
+            Py_CLEAR(result);
+        }
+        else {
+            /* "N" takes both references, the traceback's included. */
+            result = Py_BuildValue("(NN)", result, functions);
+        }
+    }
     free_filename_cache(&copy, names);
     hooks_untraced_end();
     readout_free(&copy);
@@ -1356,13 +1382,19 @@ object_trace(PyObject *obj, int whole_traceback)
 static PyObject *
 tm_get_object_trace(PyObject *Py_UNUSED(module), PyObject *obj)
 {
-    return object_trace(obj, 0);
+    return object_trace(obj, OBJECT_TRACE);
 }
 
 static PyObject *
 tm_get_object_traceback(PyObject *Py_UNUSED(module), PyObject *obj)
 {
-    return object_trace(obj, 1);
+    return object_trace(obj, OBJECT_TRACEBACK);
+}
+
+static PyObject *
+tm_get_object_named_traceback(PyObject *Py_UNUSED(module), PyObject *obj)
+{
+    return object_trace(obj, OBJECT_NAMED_TRACEBACK);
 }
 
 /* ---- timer
@@ -1722,6 +1754,9 @@ static PyMethodDef module_methods[] = {
     {"_get_object_traceback", tm_get_object_traceback, METH_O,
      "((filename, lineno), ...) of the block holding obj, most recent "
      "first, or None."},
+    {"_get_object_named_traceback", tm_get_object_named_traceback, METH_O,
+     "(((filename, lineno), ...), (function, ...)) of the block holding "
+     "obj, most recent first (\"\" where a frame has no name), or None."},
     {"start_timer", (PyCFunction)(void (*)(void))tm_start_timer,
      METH_VARARGS | METH_KEYWORDS,
      "start_timer(delay, func, args=(), kwargs=None)\n--\n\nCall "

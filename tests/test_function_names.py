@@ -182,6 +182,22 @@ def test_function_statistics_add_up_the_lines_of_a_function(tmp_path):
     assert gone["two_lines"].size_diff == -(lines[2] + lines[3])
 
 
+def test_object_tracebacks_name_their_functions(program):
+    # GIVEN an object allocated in the nested function, traced with 5 frames
+    namespace, filename = program
+    pytracemalloc.start(5)
+    try:
+        obj, _ = namespace["outer"]()
+        traceback = pytracemalloc.get_object_traceback(obj)
+    finally:
+        pytracemalloc.stop()
+    # THEN its traceback names each frame's function, oldest first
+    frames = [frame for frame in traceback if frame.filename == filename]
+    assert [frame.function for frame in frames] == ["outer",
+                                                    "outer.<locals>.inner"]
+    assert frames[-1].lineno == line_of(3)
+
+
 def test_cumulative_function_statistics_count_a_block_once_per_function():
     # GIVEN a recursive function's traceback (f -> f -> g)
     snapshot = Snapshot([((("m.py", 9), ("m.py", 3), ("m.py", 3)), 100, 1, 0,
