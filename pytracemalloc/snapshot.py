@@ -514,13 +514,13 @@ class Snapshot:
             kind = EstimatedStatistic if self.is_estimate else Statistic
             statistics = (None if mode is None else _tracemalloc._statistics(
                 self._sites, mode, kind, Traceback))
-            if statistics is None:
-                rows = self._rows(key_type, cumulative)
-                # Sorted on plain tuples: the order of stdlib's (size,
-                # count, traceback) key, since a Traceback orders as its
-                # raw frames.
-                rows.sort(reverse=True)
-                statistics = _statistics(rows, kind)
+            if statistics is not None:
+                return statistics  # named by the engine, as below
+            rows = self._rows(key_type, cumulative)
+            # Sorted on plain tuples: the order of stdlib's (size, count,
+            # traceback) key, since a Traceback orders as its raw frames.
+            rows.sort(reverse=True)
+            statistics = _statistics(rows, kind)
             self._name_frames(statistics, key_type, cumulative)
             return statistics
 

@@ -823,6 +823,12 @@ typedef struct {
     long long size;
     long long count;
     Py_ssize_t last_row; /* the site that last added to it */
+    /* The function names of the group's biggest named site (borrowed
+       from it; NULL: no site of the group has names) and which: the whole
+       traceback (-1), or one frame's. */
+    PyObject *functions;
+    Py_ssize_t function_index;
+    long long functions_size;
 } site_group;
 
 typedef struct {
@@ -875,7 +881,7 @@ site_groups_grow(site_groups *g)
    fast path gives up (a sum overflows), -1 with an exception. */
 static int
 site_groups_add(site_groups *g, PyObject *object, long long size,
-                long long count, Py_ssize_t row)
+                long long count, Py_ssize_t row, site_group **hit)
 {
     Py_hash_t hash = PyObject_Hash(object);
     if (hash == -1) {
@@ -909,9 +915,12 @@ site_groups_add(site_groups *g, PyObject *object, long long size,
             return 0;
         }
         group->last_row = row;
+        *hit = group;
         return 1;
     }
-    g->groups[g->n] = (site_group){object, NULL, hash, size, count, row};
+    g->groups[g->n] = (site_group){object, NULL, hash, size, count, row,
+                                   NULL, -1, -1};
+    *hit = &g->groups[g->n];
     g->slots[slot] = ++g->n;
     return 1;
 }
@@ -1005,6 +1014,20 @@ group_sites(site_groups *g, PyObject *sites, int mode)
         if (size < 0 || count < 0 || !valid_frames(frames)) {
             return 0;
         }
+        /* The names (one per frame), which the by-line and by-traceback
+           keys pass on to their tracebacks; anything but None or a
+           tuple of the frames' length is left to the Python path. */
+        PyObject *functions = PyTuple_GET_SIZE(site) == 5
+                                  ? PyTuple_GET_ITEM(site, 4)
+                                  : Py_None;
+        if (functions == Py_None || mode == GROUP_FILENAME ||
+            mode == GROUP_CUMULATIVE_FILENAME) {
+            functions = NULL;
+        }
+        else if (!PyTuple_CheckExact(functions) ||
+                 PyTuple_GET_SIZE(functions) != PyTuple_GET_SIZE(frames)) {
+            return 0;
+        }
         Py_ssize_t nframe = cumulative ? PyTuple_GET_SIZE(frames) : 1;
         for (Py_ssize_t k = 0; k < nframe; k++) {
             PyObject *frame = PyTuple_GET_ITEM(frames, k);
@@ -1014,9 +1037,17 @@ group_sites(site_groups *g, PyObject *sites, int mode)
                                    ? frame
                                    : PyTuple_GET_ITEM(frame, 0);
             Py_ssize_t before = g->n;
-            int status = site_groups_add(g, object, size, count, row);
+            site_group *hit = NULL;
+            int status = site_groups_add(g, object, size, count, row, &hit);
             if (status <= 0) {
                 return status;
+            }
+            /* The key's names are its biggest named site's. */
+            if (functions != NULL && hit != NULL &&
+                size > hit->functions_size) {
+                hit->functions = functions;
+                hit->function_index = mode == GROUP_TRACEBACK ? -1 : k;
+                hit->functions_size = size;
             }
             if (g->n > before) {
                 site_group *group = &g->groups[before];
@@ -1144,23 +1175,32 @@ compare_groups(const void *a, const void *b)
    and ints shared by equal sizes and counts (lines often hold the same
    number of blocks of the same size: one int object, one allocation). */
 #define INT_CACHE_SIZE 1024
+enum {
+    NAME_FRAMES,
+    NAME_TOTAL_NFRAME,
+    NAME_TRACEBACK,
+    NAME_SIZE,
+    NAME_COUNT,
+    NAME_FUNCTIONS,
+    N_NAMES
+};
+
 typedef struct {
     PyTypeObject *statistic_type;
     PyTypeObject *traceback_type;
     PyObject *no_args;
-    PyObject *names[5];
+    PyObject *names[N_NAMES];
     long long cached_value[INT_CACHE_SIZE];
     PyObject *cached_int[INT_CACHE_SIZE];
 } statistic_maker;
-
-enum { NAME_FRAMES, NAME_TOTAL_NFRAME, NAME_TRACEBACK, NAME_SIZE, NAME_COUNT };
 
 static int
 statistic_maker_init(statistic_maker *m, PyObject *statistic_type,
                      PyObject *traceback_type)
 {
-    static const char *const names[5] = {"_frames", "_total_nframe",
-                                         "traceback", "size", "count"};
+    static const char *const names[N_NAMES] = {
+        "_frames", "_total_nframe", "traceback", "size", "count",
+        "_functions"};
     memset(m, 0, sizeof(*m));
     m->statistic_type = (PyTypeObject *)statistic_type;
     m->traceback_type = (PyTypeObject *)traceback_type;
@@ -1168,7 +1208,7 @@ statistic_maker_init(statistic_maker *m, PyObject *statistic_type,
     if (m->no_args == NULL) {
         return -1;
     }
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < N_NAMES; i++) {
         m->names[i] = PyUnicode_InternFromString(names[i]);
         if (m->names[i] == NULL) {
             return -1;
@@ -1181,7 +1221,7 @@ static void
 statistic_maker_clear(statistic_maker *m)
 {
     Py_XDECREF(m->no_args);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < N_NAMES; i++) {
         Py_XDECREF(m->names[i]);
     }
     for (int i = 0; i < INT_CACHE_SIZE; i++) {
@@ -1218,6 +1258,31 @@ set_attribute(PyObject *object, PyObject *name, PyObject *value)
 
 /* A Statistic(Traceback of raw key, size, count), filled in as
    snapshot._statistics does in Python. */
+/* A new reference to a group's names, oldest first as its key: its
+   site's whole tuple reversed, or the 1-tuple of one frame's name. */
+static PyObject *
+group_functions(const site_group *group)
+{
+    PyObject *functions = group->functions;
+    Py_ssize_t n = PyTuple_GET_SIZE(functions);
+    if (n == 1) {
+        return Py_NewRef(functions);
+    }
+    if (group->function_index >= 0) {
+        return PyTuple_Pack(1,
+                            PyTuple_GET_ITEM(functions, group->function_index));
+    }
+    PyObject *reversed = PyTuple_New(n);
+    if (reversed == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyTuple_SET_ITEM(reversed, k,
+                         Py_NewRef(PyTuple_GET_ITEM(functions, n - 1 - k)));
+    }
+    return reversed;
+}
+
 static PyObject *
 new_statistic(statistic_maker *m, const site_group *group)
 {
@@ -1227,7 +1292,10 @@ new_statistic(statistic_maker *m, const site_group *group)
         set_attribute(traceback, m->names[NAME_FRAMES],
                       Py_NewRef(group->key)) < 0 ||
         set_attribute(traceback, m->names[NAME_TOTAL_NFRAME],
-                      Py_NewRef(Py_None)) < 0) {
+                      Py_NewRef(Py_None)) < 0 ||
+        (group->functions != NULL &&
+         set_attribute(traceback, m->names[NAME_FUNCTIONS],
+                       group_functions(group)) < 0)) {
         Py_XDECREF(traceback);
         return NULL;
     }

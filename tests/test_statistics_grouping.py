@@ -134,3 +134,44 @@ def test_statistics_leave_the_collector_as_it_was():
     # AND when it was on, it is on again afterwards
     snapshot.statistics("traceback")
     assert gc.isenabled()
+
+
+def named_sites(seed):
+    """random_sites with a function name per frame: a file's lines 1-6 in
+    one function, 7-12 in another; some sites have no names."""
+    rng = random.Random(seed)
+    sites = []
+    for frames, size, count in random_sites(seed):
+        names = tuple("%s.%s" % (frame[0][-4], "low" if frame[1] <= 6
+                                 else "high") for frame in frames)
+        sites.append((frames, size, count, 0,
+                      None if rng.random() < 0.1 else names))
+    return sites
+
+
+@pytest.mark.parametrize("key_type,cumulative", KEY_TYPES)
+@pytest.mark.parametrize("seed", [4, 5])
+def test_the_engine_names_frames_as_the_python_path_does(seed, key_type,
+                                                         cumulative):
+    # GIVEN sites with function names
+    snapshot = Snapshot(named_sites(seed), 5)
+    # WHEN statistics come from the engine's grouping, and from the
+    # Python path (which the engine declines for sizes beyond 64 bits)
+    fast = snapshot.statistics(key_type, cumulative)
+    rows = [(size, count, key) for key, (size, count)
+            in snapshot._group_in_python(key_type, cumulative).items()]
+    rows.sort(reverse=True)
+    from pytracemalloc.snapshot import _statistics
+    slow = _statistics(rows)
+    snapshot._name_frames(slow, key_type, cumulative)
+    # THEN both give each frame the same function
+    assert fast == slow
+    assert ([[frame.function for frame in s.traceback] for s in fast]
+            == [[frame.function for frame in s.traceback] for s in slow])
+    # AND every frame of a file's line names that line's function
+    if key_type != "filename":
+        for statistic in fast:
+            for frame in statistic.traceback:
+                assert frame.function in (None, "%s.%s" % (
+                    frame.filename[-4],
+                    "low" if frame.lineno <= 6 else "high"))
