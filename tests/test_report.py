@@ -529,6 +529,13 @@ def test_page_opens_with_its_series_and_no_errors(browser, report_page,
     assert len(options) == 2
     assert browser.evaluate(
         "document.getElementById('memory').data[0].x.length") == ROUNDS
+    # AND the flame graph of the latest snapshot holds all its memory, its
+    # frames named by the engine (write_series made the growing blocks)
+    latest = [s for s in data.meta["snapshots"]
+              if s["pid"] == os.getpid()][-1]
+    assert browser.evaluate("window.report.flame.root().value") == \
+        latest["traced"]
+    assert browser.evaluate("window.report.flame.find('write_series')")
     # AND a button puts the memory chart on a log axis
     browser.click("#memory .updatemenu-button:nth-of-type(2)")
     assert browser.wait_for(

@@ -3,12 +3,13 @@ self-contained HTML page of a series of snapshot files.
 
 The page shows the memory over time (traced, process memory, user data),
 the top lines (or files, or tracebacks) as stacked series, the lines that
-grow steadily (a leak view), and a sortable, filterable table of the latest
-snapshot whose rows open a line's history and tracebacks; one process at a
-time, with a selector when the files come from several.
+grow steadily (a leak view), flame graphs of a snapshot's tracebacks and
+of the difference between two, and a sortable, filterable table of the
+latest snapshot whose rows open a line's history and tracebacks; one
+process at a time, with a selector when the files come from several.
 
-model.py reads the files and builds the data; page.py, page.html and
-page.js make the page.  The charts are plotly.js, read from the installed
+model.py reads the files and builds the data; page.py, page.html, page.js
+and flame.js make the page.  The charts are plotly.js, read from the installed
 ``plotly`` package (``pip install 'pytracemalloc[report]'``) and inlined.
 """
 

@@ -14,6 +14,15 @@ No HTML here (see page.py).  The page gets:
 Line groups are frames: the id of the line ``file.py:12`` is the index of
 the frame ``("file.py", 12)`` in ``meta["frames"]``; tracebacks are lists
 of frame ids, most recent first.
+
+A traceback is also told apart by its functions' names (two functions on
+one line, a lambda, make two tracebacks with the same frames), for the
+flame graphs, which merge frames by (function, file, line).  The names
+cost next to nothing: ``meta["functions"]`` holds each name once,
+``meta["frame_functions"]`` the usual function of each frame (-1 where
+none is known), and ``meta["traceback_functions"]`` only the tracebacks
+that differ from their frames' usual functions, as ``[traceback id,
+[function id or -1 per frame]]`` pairs (nearly always none).
 """
 
 import gzip
@@ -46,6 +55,7 @@ class _LocalTable:
     def __init__(self, session):
         self.session = session
         self.frames = {}
+        self.functions = {}
         self.tracebacks = {}
 
     def frame(self, frame, new):
@@ -55,11 +65,26 @@ class _LocalTable:
             new.append(frame)
         return local
 
-    def traceback(self, frames, new_frames, new):
-        local = self.tracebacks.get(frames)
+    def function(self, name, new):
+        if not name:
+            return -1  # a frame without a name: shown as file:line
+        local = self.functions.get(name)
         if local is None:
-            local = self.tracebacks[frames] = len(self.tracebacks)
-            new.append(tuple(self.frame(f, new_frames) for f in frames))
+            local = self.functions[name] = len(self.functions)
+            new.append(name)
+        return local
+
+    def traceback(self, key, new_frames, new_functions, new):
+        """The local id of ``key``, (frames most recent first, functions
+        or None)."""
+        local = self.tracebacks.get(key)
+        if local is None:
+            local = self.tracebacks[key] = len(self.tracebacks)
+            frames, functions = key
+            new.append((tuple(self.frame(f, new_frames) for f in frames),
+                        None if functions is None else tuple(
+                            self.function(name, new_functions)
+                            for name in functions)))
         return local
 
 
@@ -93,7 +118,8 @@ class LoadedSnapshot:
                  "tracemalloc_memory", "user_data", "sample_bytes",
                  "traced_size",
                  "traced_count", "domains", "source", "new_frames",
-                 "new_tracebacks", "lines", "tracebacks", "cpu")
+                 "new_functions", "new_tracebacks", "lines", "tracebacks",
+                 "cpu")
 
     def __init__(self, path, snapshot, table, include=(), exclude=()):
         self.path = path
@@ -128,6 +154,7 @@ class LoadedSnapshot:
             sizes = [site[1] for site in sites]
             counts = [site[2] for site in sites]
         new_frames = self.new_frames = []
+        new_functions = self.new_functions = []
         tracebacks = [site[0] for site in sites]
         deep = bool(tracebacks) and max(map(len, tracebacks)) > 1
         ids = None
@@ -149,10 +176,32 @@ class LoadedSnapshot:
         self.tracebacks = self.new_tracebacks = None
         if deep:
             new = self.new_tracebacks = []
-            self.tracebacks = _columns(
-                snapshot._group("traceback", False),
-                lambda oldest_first: table.traceback(oldest_first[::-1],
-                                                     new_frames, new))
+            self.tracebacks = _traceback_columns(
+                sites, sizes, counts,
+                lambda key: table.traceback(key, new_frames, new_functions,
+                                            new))
+
+
+def _traceback_columns(sites, sizes, counts, local_id):
+    """(ids, sizes, counts) arrays of the sites per traceback and its
+    functions' names (the id ``local_id((frames, functions or None))``).
+    Not the engine's grouping by traceback, which knows no names: the flame
+    graphs tell two functions on one line apart."""
+    ids = [local_id((frames, functions if functions is not None
+                     and any(functions) else None))
+           for frames, _, _, _, functions in sites]
+    if len(set(ids)) == len(ids):
+        # One site per traceback (every domain 0: the usual case).
+        return array("i", ids), array("d", sizes), array("d", counts)
+    totals = {}
+    for ident, size, count in zip(ids, sizes, counts):
+        total = totals.get(ident)
+        if total is None:
+            totals[ident] = [size, count]
+        else:
+            total[0] += size
+            total[1] += count
+    return _columns(totals, lambda ident: ident)
 
 
 def _domain_name(domain):
@@ -186,42 +235,57 @@ def _number(numbers, items, item):
 
 class Series:
     """The snapshots read, with the series' tables: ``frames`` (list of
-    (filename, lineno)) and ``tracebacks`` (list of tuples of frame ids,
-    most recent first); the snapshots' ids index them."""
+    (filename, lineno)), ``functions`` (list of names) and ``tracebacks``
+    (list of (tuple of frame ids, most recent first; tuple of function ids,
+    -1 where unnamed, or None where no name is known)); the snapshots' ids
+    index them."""
 
     def __init__(self):
         self.snapshots = []
         # Seconds of CPU spent in loader processes (not in this one).
         self.loader_cpu = 0.0
         self.frames = []
+        self.functions = []
         self.tracebacks = []
         self._frame_ids = {}
+        self._function_ids = {}
         self._traceback_ids = {}
         self._renumber = {}
 
     def frame_id(self, frame):
         return _number(self._frame_ids, self.frames, frame)
 
-    def traceback_id(self, frame_ids):
-        return _number(self._traceback_ids, self.tracebacks, frame_ids)
+    def function_id(self, name):
+        return _number(self._function_ids, self.functions, name)
+
+    def traceback_id(self, frame_ids, function_ids=None):
+        return _number(self._traceback_ids, self.tracebacks,
+                       (frame_ids, function_ids))
 
     def add(self, loaded):
         """Take ``loaded`` into the series: its ids renumbered from its
         loader's tables to the series' tables."""
-        frames, tracebacks = self._renumber.setdefault(loaded.source,
-                                                       ([], []))
+        frames, functions, tracebacks = self._renumber.setdefault(
+            loaded.source, ([], [], []))
         frames.extend(self.frame_id(f) for f in loaded.new_frames)
+        functions.extend(self.function_id(name)
+                         for name in loaded.new_functions)
         ids, sizes, counts = loaded.lines
         loaded.lines = (array("i", map(frames.__getitem__, ids)), sizes,
                         counts)
         if loaded.tracebacks is not None:
             tracebacks.extend(
-                self.traceback_id(tuple(frames[f] for f in local))
-                for local in loaded.new_tracebacks)
+                self.traceback_id(
+                    tuple(frames[f] for f in local_frames),
+                    None if local_functions is None else tuple(
+                        -1 if f < 0 else functions[f]
+                        for f in local_functions))
+                for local_frames, local_functions in loaded.new_tracebacks)
             ids, sizes, counts = loaded.tracebacks
             loaded.tracebacks = (array("i", map(tracebacks.__getitem__, ids)),
                                  sizes, counts)
-        loaded.new_frames = loaded.new_tracebacks = None
+        loaded.new_frames = loaded.new_functions = None
+        loaded.new_tracebacks = None
         self.snapshots.append(loaded)
         if loaded.source[0] != os.getpid():
             self.loader_cpu += loaded.cpu
@@ -414,7 +478,7 @@ def build(series, pids=None, title=None, top=10, leaks=10,
         "left_out": list(left_out),
         "filenames": list(filenames),
         "frames": frames,
-        "tracebacks": ([list(key) for key in series.tracebacks]
+        "tracebacks": ([list(frames) for frames, _ in series.tracebacks]
                        if deep else None),
         "snapshots": entries,
         "processes": [{"pid": pid, "snapshots": indexes}
@@ -423,7 +487,33 @@ def build(series, pids=None, title=None, top=10, leaks=10,
                         for name, fmt in user_titles.items()],
         "layout": layout,
     }
+    meta.update(_function_tables(series, deep))
     return ReportData(meta, blob, series.loader_cpu)
+
+
+def _function_tables(series, deep):
+    """The functions' names of the tracebacks, for the flame graphs (see
+    the module's docstring): each frame's usual function (the first seen),
+    and the tracebacks that differ from it."""
+    if not deep:
+        return {"functions": [], "frame_functions": None,
+                "traceback_functions": []}
+    usual = [-1] * len(series.frames)
+    for frames, functions in series.tracebacks:
+        if functions is not None:
+            for frame, function in zip(frames, functions):
+                if usual[frame] < 0:
+                    usual[frame] = function
+    others = []
+    for index, (frames, functions) in enumerate(series.tracebacks):
+        if functions is None:
+            if any(usual[frame] >= 0 for frame in frames):
+                others.append([index, [-1] * len(frames)])
+        elif any(usual[frame] != function
+                 for frame, function in zip(frames, functions)):
+            others.append([index, list(functions)])
+    return {"functions": series.functions, "frame_functions": usual,
+            "traceback_functions": others}
 
 
 def _pack(groupings):

@@ -644,9 +644,15 @@
     $("history-panel").hidden = true;
     drawTable();
     drawLeaks(state.process, state.grouping);
+    flame.show(state.process);
   }
 
+  let flame = null;
   function setUp() {
+    flame = report.flame = window.PytracemallocFlame.create({
+      META: META, columns: columns, formatSize: formatSize,
+      formatCount: formatCount, MARK: MARK,
+    });
     const processSelect = $("process");
     META.processes.forEach((p, index) => {
       const option = document.createElement("option");

@@ -1,6 +1,7 @@
-"""The report's one HTML file: the page template (page.html), its script
-(page.js), the charting library's JavaScript read from its installed
-package, and the data, all inlined: the page fetches nothing when opened.
+"""The report's one HTML file: the page template (page.html), its scripts
+(page.js, and flame.js for the flame graphs), the charting library's
+JavaScript read from its installed package, and the data, all inlined: the
+page fetches nothing when opened.
 
 The charts are plotly.js, from the ``plotly`` package on PyPI (the
 ``report`` extra: ``pip install 'pytracemalloc[report]'``); its minified
@@ -67,6 +68,7 @@ def render(data, library=None):
     parts = {
         "TITLE": _escape_html(data.meta["title"]),
         "LIBRARY": _script_text(library),
+        "FLAME": _script_text(_read("flame.js")),
         "SCRIPT": _script_text(_read("page.js")),
         "META": meta,
         "BLOB": blob,
