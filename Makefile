@@ -33,7 +33,7 @@ endif
 PIP = $(PYTHON) -m pip --disable-pip-version-check -q
 
 .PHONY: all deps build demo test pythons test-asan bench bench-report clean \
-	format chromium cache-python
+	format chromium golang cache-python
 
 all: build
 
@@ -70,7 +70,17 @@ chromium:
 	    apt-get install -y -qq chromium >/dev/null; } \
 	    || echo "chromium cannot be installed: the browser tests will be skipped"
 
-test: build pythons chromium
+# The export tests (tests/test_export.py) read pprof files back with Go's
+# own reader, Debian's golang-go; skipped, saying why, where it cannot be
+# had.
+golang:
+	@command -v go >/dev/null 2>&1 || { \
+	    echo "go not found: installing Debian's golang-go"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq golang-go >/dev/null; } \
+	    || echo "golang-go cannot be installed: the pprof tests will be skipped"
+
+test: build pythons chromium golang
 	PYTHON=$(PYTHON) tools/test-pythons.sh system $(PYTHONS)
 
 # Two builds at a time (BUILD_JOBS); exit status 3 from the build script:

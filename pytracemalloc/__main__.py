@@ -2,12 +2,13 @@
 
     python -m pytracemalloc run [options] script.py|-m module|-c code [args]
     python -m pytracemalloc report FILE... -o OUT.html
+    python -m pytracemalloc export FILE --format pprof|collapsed -o OUT
     python -m pytracemalloc [options] FILE...      (pytracemalloc.cli)
 
-A first argument of ``run`` or ``report`` is the subcommand, never a file:
-a snapshot file of that name is given as ``./run`` (or after ``--``, as in
-``python -m pytracemalloc -- run``), which the display reads as it always
-did.
+A first argument of ``run``, ``report`` or ``export`` is the subcommand,
+never a file: a snapshot file of that name is given as ``./run`` (or after
+``--``, as in ``python -m pytracemalloc -- run``), which the display reads
+as it always did.
 """
 
 import sys
@@ -19,7 +20,10 @@ subcommands:
                         (run --help for its options)
   python -m pytracemalloc report FILE... -o OUT.html
                         an HTML report of snapshot files
-  A snapshot file named 'run' or 'report' is given as ./run or after --.
+  python -m pytracemalloc export FILE --format pprof|collapsed -o OUT
+                        a snapshot as a pprof profile or folded stacks
+  A snapshot file named 'run', 'report' or 'export' is given as ./run or
+  after --.
 """
 
 
@@ -46,6 +50,9 @@ def main(argv=None):
         return run.main(argv[1:])
     if argv and argv[0] == "report":
         return _report(argv[1:])
+    if argv and argv[0] == "export":
+        from pytracemalloc import export
+        return export.main(argv[1:])
     from pytracemalloc import cli
     if argv and argv[0] in ("-h", "--help"):
         parser = cli.make_parser()

@@ -17,8 +17,9 @@ _OPTIONS_WITH_A_VALUE = {"-X", "-W", "--check-hash-based-pycs"}
 
 
 def _started_as_report(argv, orig_argv):
-    """Whether this process is ``python -m pytracemalloc report`` (or ``-m
-    pytracemalloc.report``) and is importing that module now: while runpy
+    """Whether this process is ``python -m pytracemalloc report`` or
+    ``export`` (or ``-m pytracemalloc.report``/``.export``), commands that
+    read snapshot files only, and is importing that module now: while runpy
     imports the packages of a -m module, sys.argv[0] is "-m"."""
     if not argv or argv[0] != "-m":
         return False
@@ -35,8 +36,9 @@ def _started_as_report(argv, orig_argv):
             continue
         else:
             return False
-        return rest[:2] == ["pytracemalloc", "report"] or \
-            rest[:1] == ["pytracemalloc.report"]
+        return rest[:2] in (["pytracemalloc", "report"],
+                            ["pytracemalloc", "export"]) or \
+            rest[:1] in (["pytracemalloc.report"], ["pytracemalloc.export"])
     return False
 
 

@@ -78,6 +78,13 @@ def test_the_report_runs_where_the_engine_is_refused(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "2 snapshots" in result.stderr
     assert "/srv/app/cache.py" in page.read_text(encoding="utf-8")
+    # AND the export command writes its folded stacks too
+    folded = subprocess.run(
+        [sys.executable, "-m", "pytracemalloc", "export",
+         str(tmp_path / "s1.snap"), "--format", "collapsed", "-o", "-"],
+        capture_output=True, text=True, timeout=120)
+    assert folded.returncode == 0, folded.stderr
+    assert "cache.py:" in folded.stdout
     # AND anything else still refuses the import, saying why
     display = subprocess.run(
         [sys.executable, "-m", "pytracemalloc", str(tmp_path / "s0.snap")],
@@ -112,6 +119,8 @@ def test_the_plugin_loads_and_says_it_cannot_trace(tmp_path):
       "report"], True),
     (["python", "-mpytracemalloc", "report"], True),
     (["python", "-m", "pytracemalloc.report", "a.snap"], True),
+    (["python", "-m", "pytracemalloc", "export", "a.snap"], True),
+    (["python", "-m", "pytracemalloc.export", "a.snap"], True),
     (["python", "-m", "pytracemalloc", "a.snap"], False),
     (["python", "-m", "pytracemalloc", "run", "report"], False),
     (["python", "-m", "other", "pytracemalloc", "report"], False),
