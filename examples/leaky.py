@@ -3,6 +3,11 @@ dict that nobody ever empties.
 
 Traced by examples/demo.py: a top every second on stdout, a snapshot file
 every second into the folder given as the first argument.
+
+    python examples/leaky.py FOLDER [SECONDS [NFRAME]]
+
+NFRAME (default 1) frames are kept per traceback: more than one gives the
+report's flame graphs something to draw.
 """
 
 import sys
@@ -35,7 +40,8 @@ def serve(seconds):
 def main():
     folder = sys.argv[1]
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 4
-    tracemalloc.enable()
+    nframe = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    tracemalloc.enable(nframe)
     top = tracemalloc.DisplayTop(5)
     top.show_lineno = True
     top.start(1)
