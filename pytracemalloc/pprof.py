@@ -93,22 +93,15 @@ def _has_names(snapshot):
 
 
 def _stacks(snapshot, named):
-    """{(frames, functions, domain): [count, size]}: the snapshot's sites,
+    """{(frames, functions, domain): [size, count]}: the snapshot's sites,
     frames most recent first, functions a name per frame ("" unknown, and
     all "" when ``named`` is false, so that a snapshot with names and one
     without compare on frames alone)."""
-    stacks = {}
-    for frames, size, count, domain, functions in snapshot._sites:
-        if not named or functions is None:
-            functions = ("",) * len(frames)
-        key = (frames, functions, domain)
-        values = stacks.get(key)
-        if values is None:
-            stacks[key] = [count, size]
-        else:
-            values[0] += count
-            values[1] += size
-    return stacks
+    from pytracemalloc.snapshot import add_up
+    return add_up(
+        ((frames, functions if named and functions is not None
+          else ("",) * len(frames), domain), size, count)
+        for frames, size, count, domain, functions in snapshot._sites)
 
 
 def diff_samples(snapshot, old=None):
@@ -119,13 +112,15 @@ def diff_samples(snapshot, old=None):
     named = _has_names(snapshot) and (old is None or _has_names(old))
     new_stacks = _stacks(snapshot, named)
     if old is not None:
-        for key, (count, size) in _stacks(old, named).items():
+        for key, (size, count) in _stacks(old, named).items():
             values = new_stacks.setdefault(key, [0, 0])
-            values[0] -= count
-            values[1] -= size
-    samples = [(frames, functions, domain, tuple(values))
-               for (frames, functions, domain), values in new_stacks.items()
-               if old is None or values != [0, 0]]
+            values[0] -= size
+            values[1] -= count
+    # pprof's order of values: SAMPLE_TYPES, count then size.
+    samples = [(frames, functions, domain, (count, size))
+               for (frames, functions, domain), (size, count)
+               in new_stacks.items()
+               if old is None or (size, count) != (0, 0)]
     samples.sort(key=lambda sample: (-abs(sample[3][1]), sample[0]))
     return samples
 
@@ -255,9 +250,9 @@ def collapsed_text(snapshot, old=None, sample_index="inuse_space"):
     old_stacks = _stacks(old, named)
     pairs = {}
     for stacks, side in ((old_stacks, 0), (new_stacks, 1)):
-        for (frames, names, _), values in stacks.items():
+        for (frames, names, _), (size, count) in stacks.items():
             pair = pairs.setdefault(_folded_stack(frames, names), [0, 0])
-            pair[side] += values[column]
+            pair[side] += size if column == 1 else count
     return "".join("%s %d %d\n" % (stack, before, after)
                    for stack, (before, after) in sorted(pairs.items()))
 

@@ -192,6 +192,20 @@ def _group_mode(key_type, cumulative):
     return _GROUP_MODES.get((key_type, bool(cumulative)))
 
 
+def add_up(rows):
+    """{key: [size, count]} of (key, size, count) rows, the sizes and
+    counts of a key added up: every grouping of sites in Python."""
+    totals = {}
+    for key, size, count in rows:
+        total = totals.get(key)
+        if total is None:
+            totals[key] = [size, count]
+        else:
+            total[0] += size
+            total[1] += count
+    return totals
+
+
 def _function_key(filename, name):
     """The raw frame of a "function" statistic: (filename, 0, name), so
     that two functions of one file are two keys."""
@@ -489,16 +503,9 @@ class Snapshot:
         else:
             keys = ([((filename, 0),) for filename in {f[0] for f in site[0]}]
                     for site in self._sites)
-        groups = {}
-        for site_keys, (_, size, count, _, _) in zip(keys, self._sites):
-            for key in site_keys:
-                total = groups.get(key)
-                if total is None:
-                    groups[key] = [size, count]
-                else:
-                    total[0] += size
-                    total[1] += count
-        return groups
+        return add_up((key, site[1], site[2])
+                      for site_keys, site in zip(keys, self._sites)
+                      for key in site_keys)
 
     def statistics(self, key_type, cumulative=False):
         """Statistics grouped by ``key_type`` ('filename', 'lineno' or
