@@ -7,7 +7,7 @@
    line is on top, growing between each pair;
 3. ``python -m pytracemalloc.report`` turns them into one HTML page
    (build/demo-report.html, or the path given as first argument), whose
-   path is printed: open it in a browser, the leak is the first of its
+   path is printed last: open it in a browser, the leak is the first of its
    leak view, and its flame graphs show the leak's stack (main -> serve ->
    handle), the difference graph in red;
 4. ``python -m pytracemalloc export`` writes the last snapshot as a pprof
@@ -48,9 +48,10 @@ def main():
         sys.stdout.flush()
         written = subprocess.run([sys.executable, "-m", "pytracemalloc.report",
                                   "-q", "-o", report] + files).returncode
-        if written == 0:
-            print("report: %s" % report)
         exported = export(files, os.path.dirname(report))
+        if written == 0:
+            print()
+            print("report: %s" % report)
         return status or written or exported
 
 

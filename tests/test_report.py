@@ -451,6 +451,12 @@ def test_demo_ends_with_its_report(tmp_path):
     assert len(meta["snapshots"]) >= 2
     assert any(name.endswith(os.path.join("examples", "leaky.py"))
                for name in meta["filenames"])
+    # AND its tracebacks are deep enough for the flame graphs
+    assert meta["tracebacks"] and max(map(len, meta["tracebacks"])) > 2
+    # AND it wrote the pprof profiles it names, beside the report
+    for name in ("demo-heap.pb.gz", "demo-growth.pb.gz"):
+        assert (tmp_path / name).read_bytes()[:2] == b"\x1f\x8b"
+        assert str(tmp_path / name) in done.stdout
 
 
 def test_script_text_cannot_end_the_script_element():
