@@ -938,3 +938,229 @@ def test_page_of_sampled_snapshots_marks_estimates(browser, tmp_path):
         "td => td.textContent)")
     assert cells and all(cell.startswith("~") for cell in cells)
     assert browser.console_errors() == []
+
+
+# --- grouping by function -------------------------------------------------
+
+FN_ROUNDS = 16  # enough files for two loader processes (8 files a job)
+# (filename, lineno, function or None): sizes at each snapshot.  Line 9 of
+# a.py is shared by two functions, "h" first: the line groups under the
+# function seen first, though the lambda's site is the bigger.
+FN_SITES = [
+    (("/app/a.py", 1, "f"), [500 + 1000 * i for i in range(FN_ROUNDS)]),
+    (("/app/a.py", 2, "f"), [300] * FN_ROUNDS),
+    (("/app/a.py", 3, "g"), [2000 - 100 * i for i in range(FN_ROUNDS)]),
+    # The same name in another file: a function of its own.
+    (("/app/b.py", 1, "f"), [700 + i % 2 * 50 for i in range(FN_ROUNDS)]),
+    (("/app/a.py", 9, "h"), [400] * FN_ROUNDS),
+    (("/app/a.py", 9, "<lambda>"), [5000] * FN_ROUNDS),
+    # No name known: "?".
+    (("/app/c.py", 5, None), [60] * FN_ROUNDS),
+]
+# The page's groups and the sites each sums.
+FN_GROUPS = {
+    "/app/a.py (f)": [0, 1],
+    "/app/a.py (g)": [2],
+    "/app/b.py (f)": [3],
+    "/app/a.py (h)": [4, 5],
+    "/app/c.py (?)": [6],
+}
+
+
+def fn_expected(name):
+    """The sizes of the function group ``name`` at each snapshot."""
+    return [sum(FN_SITES[k][1][i] for k in FN_GROUPS[name])
+            for i in range(FN_ROUNDS)]
+
+
+def write_named(folder, pid=77, start=1_800_000_000):
+    """Hand-made one-frame snapshots whose sites carry their function's
+    name (FN_SITES), a minute apart."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(FN_ROUNDS):
+        sites = [(((filename, lineno),), sizes[i], 1, 0,
+                  None if function is None else (function,))
+                 for (filename, lineno, function), sizes in FN_SITES]
+        path = str(folder / ("named%03d.ptm" % i))
+        Snapshot(sites, 1, pid=pid, time=start + 60 * i).write(path)
+        paths.append(path)
+    return paths
+
+
+def choose_grouping(browser, kind):
+    browser.evaluate("(() => { const s = document.getElementById('grouping');"
+                     " s.value = %s; s.dispatchEvent(new Event('change'));"
+                     " })()" % json.dumps(kind))
+
+
+def stacked_series(browser):
+    return dict(browser.evaluate(
+        "document.getElementById('stacked').data.map(t => [t.name, t.y])"))
+
+
+def test_one_frame_snapshots_carry_each_lines_function(tmp_path):
+    # GIVEN one-frame snapshots with names WHEN the data is built, by one
+    # loader and by two
+    paths = write_named(tmp_path / "named")
+    one = model.build(model.load_snapshots(paths, jobs=1))
+    two = model.build(model.load_snapshots(paths, jobs=2))
+    meta = one.meta
+    # THEN each name is stored once, and each line has one function id:
+    # the first seen where two share the line, none where none is known
+    assert sorted(meta["functions"]) == ["f", "g", "h"]
+    named = {}
+    for frame, function in zip(meta["frames"], meta["frame_functions"]):
+        named[(meta["filenames"][frame[0]], frame[1])] = (
+            meta["functions"][function] if function >= 0 else None)
+    assert named == {("/app/a.py", 1): "f", ("/app/a.py", 2): "f",
+                     ("/app/a.py", 3): "g", ("/app/b.py", 1): "f",
+                     ("/app/a.py", 9): "h", ("/app/c.py", 5): None}
+    assert meta["tracebacks"] is None and meta["traceback_functions"] == []
+    # AND two loader processes give the same data
+    del one.meta["generated"], two.meta["generated"]
+    assert one.meta == two.meta and one.blob == two.blob
+
+
+def test_files_without_names_carry_no_function_table(tmp_path):
+    # GIVEN files without function names (older formats' content)
+    paths = write_synthetic(tmp_path / "old", {("old.py", 1): [10, 20]})
+    # THEN no table of ids that would all say "unknown"
+    meta = model.build(model.load_snapshots(paths)).meta
+    assert meta["frame_functions"] is None and meta["functions"] == []
+
+
+def test_group_by_function_is_a_choice_of_the_command_line(tmp_path, capsys):
+    paths = write_named(tmp_path / "named")
+    output = tmp_path / "fn.html"
+    assert main(paths + ["-o", str(output), "-q", "--group-by",
+                         "function"]) == 0
+    assert '"group_by":"function"' in output.read_text(encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(paths + ["--group-by", "method"])
+    assert exc.value.code == 2
+    assert "function" in capsys.readouterr().err
+
+
+@needs_chromium
+def test_function_series_are_the_sums_of_their_lines(browser, tmp_path):
+    # GIVEN a page of the named snapshots, grouped by function from the
+    # command line
+    output = tmp_path / "fn.html"
+    assert main(write_named(tmp_path / "named")
+                + ["-o", str(output), "-q", "--group-by", "function"]) == 0
+    # WHEN opened
+    open_report(browser, str(output))
+    # THEN the switch says function, the table's first column too
+    assert browser.evaluate(
+        "document.getElementById('grouping').value") == "function"
+    assert browser.evaluate(
+        "Array.from(document.querySelectorAll('#grouping option'),"
+        " o => o.value)") == ["line", "file", "function"]
+    assert browser.evaluate(
+        "document.querySelector('#table th').textContent") == "Function"
+    # AND each function's series in the top chart is the sum of its lines'
+    stacked = stacked_series(browser)
+    assert stacked == {name: fn_expected(name) for name in FN_GROUPS}
+    # AND the table holds each function at the latest snapshot
+    rows = dict(zip(column(browser, "name"), column(browser, "size")))
+    assert {name: float(size) for name, size in rows.items()} == {
+        name: fn_expected(name)[-1] for name in FN_GROUPS}
+    first = dict(zip(column(browser, "name"), column(browser, "first")))
+    assert float(first["/app/a.py (f)"]) == 1000 * (FN_ROUNDS - 1)
+    # AND the leak view lists the growing function alone
+    assert browser.evaluate(
+        "Array.from(document.querySelectorAll('#leaks .leak .name'), "
+        "e => e.textContent)") == ["#1 /app/a.py (f)"]
+    # WHEN its leak card is clicked THEN its history is the sum too
+    browser.click("#leaks .leak")
+    assert browser.evaluate(
+        "document.getElementById('history-title').textContent") == \
+        "/app/a.py (f)"
+    assert browser.evaluate(
+        "document.getElementById('history').data[0].y") == \
+        fn_expected("/app/a.py (f)")
+    assert browser.evaluate(
+        "document.getElementById('history').data[1].y") == [2] * FN_ROUNDS
+    # WHEN the table is filtered by file name THEN that file's functions
+    filter_rows(browser, "*b.py")
+    assert column(browser, "name") == ["/app/b.py (f)"]
+    assert browser.console_errors() == []
+
+
+@needs_chromium
+def test_switch_to_function_on_an_engines_series(browser, report_page):
+    # GIVEN the page of the engine's deep snapshots (grouped by line)
+    path, data = report_page
+    open_report(browser, path)
+    # WHEN the switch is put on function
+    choose_grouping(browser, "function")
+    # THEN the rows are "file (function)", the helper's malloc line under
+    # its method, of the size the command line's statistics give it
+    latest = [s["file"] for s in data.meta["snapshots"]
+              if s["pid"] == os.getpid()][-1]
+    expected = {(s.traceback[0].filename, s.traceback[0].function): s.size
+                for s in Snapshot.load(latest).statistics("function")}
+    name = "%s (KnownBlock.__init__)" % HELPER_FILE
+    sizes = dict(zip(column(browser, "name"), column(browser, "size")))
+    assert float(sizes[name]) == expected[(HELPER_FILE,
+                                           "KnownBlock.__init__")]
+    assert browser.evaluate(
+        "document.querySelector('#table th').textContent") == "Function"
+    assert all(re.search(r" \(.+\)$", n) for n in sizes)
+    # AND it tops the leak view, as its line does
+    assert browser.evaluate(
+        "document.querySelector('#leaks .leak .name').textContent") == \
+        "#1 " + name
+    assert browser.evaluate(
+        "document.getElementById('stacked-title').textContent").endswith(
+            "functions over time (stacked, by peak size)")
+    # WHEN a row is clicked THEN its history, and where to see tracebacks
+    filter_rows(browser, "*conftest.py")
+    row = column(browser, "name").index(name)
+    browser.click("#table tbody tr:nth-child(%d)" % (row + 1))
+    assert browser.evaluate(
+        "document.getElementById('history-title').textContent") == name
+    assert "Group by line or traceback" in browser.evaluate(
+        "document.getElementById('traceback').textContent")
+    # WHEN switched back to line THEN lines again
+    choose_grouping(browser, "line")
+    assert browser.evaluate(
+        "document.querySelector('#table th').textContent") == "Line"
+    assert "%s:%d" % (HELPER_FILE, MALLOC_LINE) in column(browser, "name")
+    assert browser.console_errors() == []
+
+
+@needs_chromium
+def test_old_files_group_by_function_under_question_mark(browser, tmp_path):
+    # GIVEN files without names, and a series mixing them with named files
+    lines = {("old.py", 1): [100, 200, 300], ("old.py", 2): [5, 5, 5],
+             ("other.py", 3): [40, 40, 40]}
+    old = write_synthetic(tmp_path / "old", lines)
+    output = tmp_path / "old.html"
+    assert main(old + ["-o", str(output), "-q"]) == 0
+    open_report(browser, str(output))
+    # WHEN grouped by function THEN each file's lines are "file (?)"
+    choose_grouping(browser, "function")
+    assert stacked_series(browser) == {"old.py (?)": [105, 205, 305],
+                                       "other.py (?)": [40, 40, 40]}
+    assert browser.console_errors() == []
+    # GIVEN old files then named ones of the same lines: a line keeps the
+    # one function a name is known for, in every snapshot
+    named = []
+    for i in range(2):
+        path = str(tmp_path / ("new%d.ptm" % i))
+        Snapshot([((("old.py", 1),), 400 + 100 * i, 1, 0, ("grow",)),
+                  ((("old.py", 2),), 5, 1, 0, None),
+                  ((("other.py", 3),), 40, 1, 0, ("keep",))], 1, pid=99,
+                 time=1_800_000_000 + 60 * (3 + i)).write(path)
+        named.append(path)
+    output = tmp_path / "mixed.html"
+    assert main(old + named + ["-o", str(output), "-q", "--group-by",
+                               "function"]) == 0
+    open_report(browser, str(output))
+    assert stacked_series(browser) == {
+        "old.py (grow)": [100, 200, 300, 400, 500],
+        "old.py (?)": [5] * 5,
+        "other.py (keep)": [40] * 5}
+    assert browser.console_errors() == []

@@ -211,12 +211,14 @@ def test_functions_names_are_in_the_data_once(files):
                                                             "<lambda>"}
 
 
-def test_one_frame_snapshots_have_no_function_tables(tmp_path):
+def test_one_frame_snapshots_name_their_lines_only(tmp_path):
+    # GIVEN a snapshot of one frame per traceback, named
     path = str(tmp_path / "one.ptm")
     Snapshot([site((MAIN,), 10, 1)], 1, pid=3, time=1000.0).write(path)
     meta = model.build(model.load_snapshots([path])).meta
-    assert meta["tracebacks"] is None
-    assert meta["frame_functions"] is None and meta["functions"] == []
+    # THEN no traceback, but its line's function (the "function" grouping)
+    assert meta["tracebacks"] is None and meta["traceback_functions"] == []
+    assert meta["functions"] == ["main"] and meta["frame_functions"] == [0]
 
 
 # --- the page ------------------------------------------------------------

@@ -2,8 +2,8 @@
 self-contained HTML page of a series of snapshot files.
 
 The page shows the memory over time (traced, process memory, user data),
-the top lines (or files, or tracebacks) as stacked series, the lines that
-grow steadily (a leak view), flame graphs of a snapshot's tracebacks and
+the top lines (or files, functions, tracebacks) as stacked series, the
+lines that grow steadily (a leak view), flame graphs of a snapshot's tracebacks and
 of the difference between two, and a sortable, filterable table of the
 latest snapshot whose rows open a line's history and tracebacks; one
 process at a time, with a selector when the files come from several.
@@ -21,7 +21,7 @@ import time
 
 __all__ = ["main", "make_parser", "write_report"]
 
-_GROUPINGS = ("line", "file", "traceback")
+_GROUPINGS = ("line", "file", "function", "traceback")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,8 +61,9 @@ def make_parser():
                         help="lines shown in the leak view (default: 10; "
                              "changeable on the page)")
     parser.add_argument("--group-by", choices=_GROUPINGS, default="line",
-                        help="what the page groups by first: line, file or "
-                             "traceback (a switch on the page)")
+                        help="what the page groups by first: line, file, "
+                             "function (the lines of one function of one "
+                             "file) or traceback (a switch on the page)")
     parser.add_argument("--include", metavar="MATCH", action="append",
                         default=[],
                         help="only filenames matching MATCH (fnmatch); "

@@ -15,14 +15,19 @@ Line groups are frames: the id of the line ``file.py:12`` is the index of
 the frame ``("file.py", 12)`` in ``meta["frames"]``; tracebacks are lists
 of frame ids, most recent first.
 
+Each frame has its usual function, the first name seen for it (files in
+the order given, sites in a file's order): ``meta["functions"]`` holds
+each name once, ``meta["frame_functions"]`` one function id per frame (-1
+where none is known; None when no snapshot names any frame, as files of
+format version 3 or older).  The page's "function" grouping sums each line
+into the usual function of its frame, with one frame per traceback too.
+
 A traceback is also told apart by its functions' names (two functions on
 one line, a lambda, make two tracebacks with the same frames), for the
-flame graphs, which merge frames by (function, file, line).  The names
-cost next to nothing: ``meta["functions"]`` holds each name once,
-``meta["frame_functions"]`` the usual function of each frame (-1 where
-none is known), and ``meta["traceback_functions"]`` only the tracebacks
-that differ from their frames' usual functions, as ``[traceback id,
-[function id or -1 per frame]]`` pairs (nearly always none).
+flame graphs, which merge frames by (function, file, line):
+``meta["traceback_functions"]`` lists only the tracebacks that differ from
+their frames' usual functions, as ``[traceback id, [function id or -1 per
+frame]]`` pairs (nearly always none).
 """
 
 import gzip
@@ -57,6 +62,9 @@ class _LocalTable:
         self.frames = {}
         self.functions = {}
         self.tracebacks = {}
+        # {local frame id: local function id}: the frames whose name this
+        # loader has sent (the first it saw, as the series keeps).
+        self.frame_functions = {}
 
     def frame(self, frame, new):
         local = self.frames.get(frame)
@@ -73,6 +81,22 @@ class _LocalTable:
             local = self.functions[name] = len(self.functions)
             new.append(name)
         return local
+
+    def name_lines(self, ids, sites, new_functions, new):
+        """Note the function of each site's most recent frame (local id in
+        ``ids``) that this loader has not named yet; ``new`` gets the
+        (frame, function) pairs to send."""
+        known = self.frame_functions
+        if len(known) == len(self.frames):
+            # Every line already named: the snapshots after the first of
+            # a series cost nothing more.
+            return
+        for ident, site in zip(ids, sites):
+            functions = site[4]
+            if functions and functions[0] and ident not in known:
+                known[ident] = function = self.function(functions[0],
+                                                        new_functions)
+                new.append((ident, function))
 
     def traceback(self, key, new_frames, new_functions, new):
         """The local id of ``key``, (frames most recent first, functions
@@ -118,8 +142,8 @@ class LoadedSnapshot:
                  "tracemalloc_memory", "user_data", "sample_bytes",
                  "traced_size",
                  "traced_count", "domains", "source", "new_frames",
-                 "new_functions", "new_tracebacks", "lines", "tracebacks",
-                 "cpu")
+                 "new_functions", "new_frame_functions", "new_tracebacks",
+                 "lines", "tracebacks", "cpu")
 
     def __init__(self, path, snapshot, table, include=(), exclude=()):
         self.path = path
@@ -155,6 +179,7 @@ class LoadedSnapshot:
             counts = [site[2] for site in sites]
         new_frames = self.new_frames = []
         new_functions = self.new_functions = []
+        self.new_frame_functions = []
         tracebacks = [site[0] for site in sites]
         deep = bool(tracebacks) and max(map(len, tracebacks)) > 1
         ids = None
@@ -165,6 +190,10 @@ class LoadedSnapshot:
             ids = list(map(table.frames.get, lines))
             if None in ids:
                 ids = [table.frame(frame, new_frames) for frame in lines]
+            # Deep tracebacks carry their frames' names (new_tracebacks);
+            # here each line takes the name of its first site.
+            table.name_lines(ids, sites, new_functions,
+                             self.new_frame_functions)
             if len(set(ids)) != len(ids):
                 ids = None
         if ids is not None:
@@ -235,10 +264,12 @@ def _number(numbers, items, item):
 
 class Series:
     """The snapshots read, with the series' tables: ``frames`` (list of
-    (filename, lineno)), ``functions`` (list of names) and ``tracebacks``
-    (list of (tuple of frame ids, most recent first; tuple of function ids,
-    -1 where unnamed, or None where no name is known)); the snapshots' ids
-    index them."""
+    (filename, lineno)), ``functions`` (list of names),
+    ``frame_functions`` (the function id of each frame named by a
+    one-frame snapshot, -1 where none; deep snapshots name their frames in
+    ``tracebacks``) and ``tracebacks`` (list of (tuple of frame ids, most
+    recent first; tuple of function ids, -1 where unnamed, or None where no
+    name is known)); the snapshots' ids index them."""
 
     def __init__(self):
         self.snapshots = []
@@ -246,6 +277,7 @@ class Series:
         self.loader_cpu = 0.0
         self.frames = []
         self.functions = []
+        self.frame_functions = []
         self.tracebacks = []
         self._frame_ids = {}
         self._function_ids = {}
@@ -270,6 +302,12 @@ class Series:
         frames.extend(self.frame_id(f) for f in loaded.new_frames)
         functions.extend(self.function_id(name)
                          for name in loaded.new_functions)
+        usual = self.frame_functions
+        usual.extend([-1] * (len(self.frames) - len(usual)))
+        for frame, function in loaded.new_frame_functions:
+            frame = frames[frame]
+            if usual[frame] < 0:  # the first name seen stays
+                usual[frame] = functions[function]
         ids, sizes, counts = loaded.lines
         loaded.lines = (array("i", map(frames.__getitem__, ids)), sizes,
                         counts)
@@ -285,7 +323,7 @@ class Series:
             loaded.tracebacks = (array("i", map(tracebacks.__getitem__, ids)),
                                  sizes, counts)
         loaded.new_frames = loaded.new_functions = None
-        loaded.new_tracebacks = None
+        loaded.new_frame_functions = loaded.new_tracebacks = None
         self.snapshots.append(loaded)
         if loaded.source[0] != os.getpid():
             self.loader_cpu += loaded.cpu
@@ -492,13 +530,19 @@ def build(series, pids=None, title=None, top=10, leaks=10,
 
 
 def _function_tables(series, deep):
-    """The functions' names of the tracebacks, for the flame graphs (see
-    the module's docstring): each frame's usual function (the first seen),
-    and the tracebacks that differ from it."""
+    """The functions' names (see the module's docstring): each frame's
+    usual function (the first seen: one-frame snapshots', then the
+    tracebacks'), for the "function" grouping and the flame graphs, and
+    the tracebacks that differ from it."""
+    usual = series.frame_functions + [-1] * (len(series.frames)
+                                             - len(series.frame_functions))
     if not deep:
-        return {"functions": [], "frame_functions": None,
+        if max(usual, default=-1) < 0:
+            # No name at all (older files): not 10,000 "-1"s in the page.
+            return {"functions": [], "frame_functions": None,
+                    "traceback_functions": []}
+        return {"functions": series.functions, "frame_functions": usual,
                 "traceback_functions": []}
-    usual = [-1] * len(series.frames)
     for frames, functions in series.tracebacks:
         if functions is not None:
             for frame, function in zip(frames, functions):

@@ -148,21 +148,51 @@
     return dense;
   }
 
-  function fileDense(processIndex) {
-    const key = processIndex + "/file";
+  // The "function" groups: (file index, function id or -1), numbered
+  // once for the whole page, and the group of each frame (line).
+  let FUNCTION_GROUPS = null;
+  function functionGroups() {
+    if (FUNCTION_GROUPS) return FUNCTION_GROUPS;
+    const usual = META.frame_functions;
+    const numbers = new Map();
+    const groups = [];
+    const ofFrame = new Int32Array(META.frames.length);
+    META.frames.forEach((frame, f) => {
+      const fn = usual ? usual[f] : -1;
+      const key = frame[0] + "/" + fn;
+      let g = numbers.get(key);
+      if (g === undefined) {
+        g = groups.length;
+        numbers.set(key, g);
+        groups.push([frame[0], fn]);
+      }
+      ofFrame[f] = g;
+    });
+    FUNCTION_GROUPS = { groups: groups, ofFrame: ofFrame };
+    return FUNCTION_GROUPS;
+  }
+
+  // Dense series of one process for groups of lines: "file", or
+  // "function" (the lines of one function of one file).
+  function summedDense(processIndex, kind) {
+    const key = processIndex + "/" + kind;
     if (denseCache.has(key)) return denseCache.get(key);
     const lines = baseDense(processIndex, "line");
     const n = lines.n;
-    const local = new Int32Array(META.filenames.length).fill(-1);
+    const groupOf = kind === "file" ? (frameId) => META.frames[frameId][0]
+      : ((ofFrame) => (frameId) => ofFrame[frameId])(functionGroups().ofFrame);
+    const universe = kind === "file" ? META.filenames.length
+      : functionGroups().groups.length;
+    const local = new Int32Array(universe).fill(-1);
     const groups = [];
     const owner = new Int32Array(lines.groups.length);
     lines.groups.forEach((frameId, j) => {
-      const file = META.frames[frameId][0];
-      if (local[file] < 0) {
-        local[file] = groups.length;
-        groups.push(file);
+      const g = groupOf(frameId);
+      if (local[g] < 0) {
+        local[g] = groups.length;
+        groups.push(g);
       }
-      owner[j] = local[file];
+      owner[j] = local[g];
     });
     const size = new Float64Array(groups.length * n);
     const count = new Float64Array(groups.length * n);
@@ -173,23 +203,29 @@
         count[to + i] += lines.count[from + i];
       }
     }
-    const dense = { kind: "file", n: n, groups: groups, size: size, count: count };
+    const dense = { kind: kind, n: n, groups: groups, size: size, count: count };
     denseCache.set(key, dense);
     return dense;
   }
 
   function dense(processIndex, grouping) {
-    return grouping === "file" ? fileDense(processIndex)
-      : baseDense(processIndex, grouping);
+    return grouping === "file" || grouping === "function"
+      ? summedDense(processIndex, grouping) : baseDense(processIndex, grouping);
   }
 
   function groupFilename(kind, g) {
     if (kind === "file") return META.filenames[g];
+    if (kind === "function") return META.filenames[functionGroups().groups[g][0]];
     const frameId = kind === "line" ? g : META.tracebacks[g][0];
     return META.filenames[META.frames[frameId][0]];
   }
   function groupName(kind, g) {
     if (kind === "file") return META.filenames[g];
+    if (kind === "function") {
+      // As the command line prints it: "file (function)", "?" if unknown.
+      const [file, fn] = functionGroups().groups[g];
+      return META.filenames[file] + " (" + (fn >= 0 ? META.functions[fn] : "?") + ")";
+    }
     if (kind === "line") return frameName(g);
     const frames = META.tracebacks[g];
     return frameName(frames[0]) + (frames.length > 1
@@ -335,7 +371,8 @@
     Plotly.react("memory", traces, layout, PLOT_CONFIG);
   }
 
-  const GROUP_WORDS = { line: "lines", file: "files", traceback: "tracebacks" };
+  const GROUP_WORDS = { line: "lines", file: "files", function: "functions",
+                        traceback: "tracebacks" };
 
   function drawStacked(processIndex, grouping) {
     const v = view(processIndex, grouping);
@@ -560,7 +597,7 @@
         + " frames (e.g. PYTRACEMALLOC=25) to see where the calls come from.";
       return;
     }
-    if (kind === "file") {
+    if (kind === "file" || kind === "function") {
       note.textContent = "Group by line or traceback to see the tracebacks.";
       return;
     }
@@ -636,7 +673,8 @@
     $("table-title").textContent = "Latest snapshot (" + last.timestamp + ", "
       + last.file + ")";
     $("table").tHead.rows[0].cells[0].textContent =
-      { line: "Line", file: "File", traceback: "Traceback" }[state.grouping];
+      { line: "Line", file: "File", function: "Function",
+        traceback: "Traceback" }[state.grouping];
     drawMemory(state.process);
     drawStacked(state.process, state.grouping);
     allRows = tableRows(state.process, state.grouping);
@@ -676,7 +714,9 @@
     });
 
     const groupingSelect = $("grouping");
-    for (const kind of META.tracebacks ? ["line", "file", "traceback"] : ["line", "file"]) {
+    const kinds = ["line", "file", "function"];
+    if (META.tracebacks) kinds.push("traceback");
+    for (const kind of kinds) {
       const option = document.createElement("option");
       option.value = kind;
       option.textContent = kind;
