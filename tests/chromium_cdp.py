@@ -303,3 +303,12 @@ class Chromium:
             self.process.kill()
             self.process.wait(timeout=10)
         self._stderr.close()
+
+
+def open_report_page(browser, path):
+    """Open a report page and wait until it is drawn, or failed: a page
+    that failed to load is an assertion error naming its error."""
+    browser.open(path)
+    browser.wait_for("window.report && (window.report.ready || "
+                     "window.report.error)")
+    assert browser.evaluate("window.report.error") is None

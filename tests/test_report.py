@@ -15,7 +15,7 @@ from array import array
 import pytest
 
 from conftest import HELPER_FILE, MALLOC_LINE, KnownBlock, engine
-from chromium_cdp import Chromium, find_chromium
+from chromium_cdp import Chromium, find_chromium, open_report_page
 
 import pytracemalloc
 from pytracemalloc import Snapshot
@@ -487,10 +487,7 @@ def browser(tmp_path):
 
 
 def open_report(browser, path):
-    browser.open(path)
-    browser.wait_for("window.report && (window.report.ready || "
-                     "window.report.error)")
-    assert browser.evaluate("window.report.error") is None
+    open_report_page(browser, path)
     browser.wait_for("window.report.leakCharts >= "
                      "document.querySelectorAll('.leak').length")
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from chromium_cdp import Chromium, find_chromium
+from chromium_cdp import Chromium, find_chromium, open_report_page
 
 from pytracemalloc import Snapshot
 from pytracemalloc.report import main, model
@@ -103,11 +103,6 @@ def browser(tmp_path):
         yield chromium
 
 
-def open_page(browser, path):
-    browser.open(path)
-    browser.wait_for("window.report && (window.report.ready || "
-                     "window.report.error)")
-    assert browser.evaluate("window.report.error") is None
 
 
 def choose(browser, select_id, value):
@@ -227,7 +222,7 @@ def test_one_frame_snapshots_name_their_lines_only(tmp_path):
 @needs_chromium
 def test_boxes_add_up_to_the_latest_snapshot(browser, flame_page):
     # WHEN the page is opened
-    open_page(browser, flame_page)
+    open_report_page(browser, flame_page)
     # THEN the flame graph is of the latest snapshot, its root is the
     # snapshot's traced size
     assert browser.evaluate("window.report.flame.message") is None
@@ -271,7 +266,7 @@ def test_boxes_add_up_to_the_latest_snapshot(browser, flame_page):
 
 @needs_chromium
 def test_tooltip_says_where_how_much_and_what_share(browser, flame_page):
-    open_page(browser, flame_page)
+    open_report_page(browser, flame_page)
     tree = nodes(browser)
     leak = tree[path_of(STACKS["leak"][0])]
     # WHEN the mouse is over the leaking line's box
@@ -302,7 +297,7 @@ def test_tooltip_says_where_how_much_and_what_share(browser, flame_page):
 
 @needs_chromium
 def test_blocks_switch_sizes_boxes_by_count(browser, flame_page):
-    open_page(browser, flame_page)
+    open_report_page(browser, flame_page)
     # WHEN the width is switched to blocks
     choose(browser, "flame-metric", "count")
     tree = nodes(browser)
@@ -323,7 +318,7 @@ def test_blocks_switch_sizes_boxes_by_count(browser, flame_page):
 
 @needs_chromium
 def test_click_zooms_and_the_way_back(browser, flame_page):
-    open_page(browser, flame_page)
+    open_report_page(browser, flame_page)
     tree = nodes(browser)
     handle = tree[path_of(STACKS["own"][0])]
     before = box_of(browser, handle["id"])
@@ -362,7 +357,7 @@ def test_click_zooms_and_the_way_back(browser, flame_page):
 
 @needs_chromium
 def test_search_highlights_and_gives_the_share(browser, flame_page):
-    open_page(browser, flame_page)
+    open_report_page(browser, flame_page)
     # WHEN a function's name is searched
     browser.type_into("#flame-search", "remember")
     browser.wait_for("window.report.flame.matched")
@@ -395,7 +390,7 @@ def test_search_highlights_and_gives_the_share(browser, flame_page):
 @needs_chromium
 def test_difference_is_red_where_it_grew_blue_where_it_shrank(browser,
                                                               flame_page):
-    open_page(browser, flame_page)
+    open_report_page(browser, flame_page)
     # WHEN the difference between the first and the latest is shown
     choose(browser, "flame-mode", "diff")
     assert browser.evaluate(
@@ -449,7 +444,7 @@ def test_difference_is_red_where_it_grew_blue_where_it_shrank(browser,
 
 @needs_chromium
 def test_one_snapshot_is_chosen_in_the_selector(browser, flame_page):
-    open_page(browser, flame_page)
+    open_report_page(browser, flame_page)
     # WHEN the first snapshot is chosen THEN the graph is of it
     choose(browser, "flame-snapshot", 0)
     tree = nodes(browser)
@@ -477,7 +472,7 @@ def test_one_frame_per_traceback_says_to_use_nframe(browser, tmp_path):
     output = tmp_path / "one.html"
     assert main(paths + ["-o", str(output), "-q"]) == 0
     # WHEN opened THEN no graph, a message saying how to have one
-    open_page(browser, str(output))
+    open_report_page(browser, str(output))
     text = browser.evaluate(
         "document.getElementById('flame-message').hidden ? null : "
         "document.getElementById('flame-message').textContent")
@@ -495,7 +490,7 @@ def test_a_one_frame_snapshot_among_deep_ones(browser, tmp_path, files):
              time=1_799_999_000).write(first)
     output = tmp_path / "mixed.html"
     assert main([first] + files + ["-o", str(output), "-q"]) == 0
-    open_page(browser, str(output))
+    open_report_page(browser, str(output))
     # THEN the latest has its graph; WHEN the first is chosen THEN the
     # message
     assert browser.evaluate("window.report.flame.message") is None
@@ -516,7 +511,7 @@ def test_sampled_figures_are_marked_estimates(browser, tmp_path):
              time=1_800_000_000, sample_bytes=4096).write(path)
     output = tmp_path / "sampled.html"
     assert main([path, "-o", str(output), "-q"]) == 0
-    open_page(browser, str(output))
+    open_report_page(browser, str(output))
     # THEN the flame graph's figures carry "~"
     assert browser.evaluate(
         "document.getElementById('flame-status').textContent").startswith(

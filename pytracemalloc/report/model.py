@@ -38,7 +38,12 @@ import sys
 import time
 from array import array
 
-from pytracemalloc.snapshot import NUMPY_DOMAIN, Snapshot, SnapshotLoadError
+from pytracemalloc.snapshot import (
+    NUMPY_DOMAIN,
+    Snapshot,
+    SnapshotLoadError,
+    add_up,
+)
 
 __all__ = ["LoadedSnapshot", "NoSnapshotError", "ReportData", "Series",
            "load_snapshots", "build"]
@@ -222,15 +227,7 @@ def _traceback_columns(sites, sizes, counts, local_id):
     if len(set(ids)) == len(ids):
         # One site per traceback (every domain 0: the usual case).
         return array("i", ids), array("d", sizes), array("d", counts)
-    totals = {}
-    for ident, size, count in zip(ids, sizes, counts):
-        total = totals.get(ident)
-        if total is None:
-            totals[ident] = [size, count]
-        else:
-            total[0] += size
-            total[1] += count
-    return _columns(totals, lambda ident: ident)
+    return _columns(add_up(zip(ids, sizes, counts)), lambda ident: ident)
 
 
 def _domain_name(domain):
