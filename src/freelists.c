@@ -38,20 +38,27 @@ keep_block(void *Py_UNUSED(ctx), void *block)
     traces_park(hooks_gil_table(), (uintptr_t)block);
 }
 
+/* A block a free list handed out again (GIL held, objects accountable):
+   it moves to the line creating its object. */
 static void
-reuse_block(void *Py_UNUSED(ctx), void *block)
+move_to_current_line(uintptr_t block)
 {
-    if (!hooks_may_account_objects() || !worth_moving((uintptr_t)block)) {
-        return;
-    }
     hooks_untraced_begin();
     int saved_errno = errno; /* the sites lock may leave EAGAIN (hooks.c) */
     uint32_t site = frames_capture_site_with_gil(compat_tstate_gil_known());
     if (site != 0) {
-        traces_move(hooks_gil_table(), (uintptr_t)block, site);
+        traces_move(hooks_gil_table(), block, site);
     }
     errno = saved_errno;
     hooks_untraced_end();
+}
+
+static void
+reuse_block(void *Py_UNUSED(ctx), void *block)
+{
+    if (hooks_may_account_objects() && worth_moving((uintptr_t)block)) {
+        move_to_current_line((uintptr_t)block);
+    }
 }
 
 #if PY_VERSION_HEX >= 0x030D0000
@@ -66,46 +73,56 @@ static PyRefTracer previous_tracer; /* GIL */
 static void *previous_tracer_data;  /* GIL */
 static int ref_tracer_installed;    /* GIL */
 
-static inline void
-account_object_event(uintptr_t block, PyRefTracerEvent event)
+/* An object was created in `block`; 0, so that the tracer ends on a tail
+   call.  Out of line: the common event returns before it. */
+static __attribute__((noinline)) int
+account_creation(uintptr_t block)
 {
-    if (!hooks_may_account_objects()) {
-        return;
+    if (hooks_object_recycled(block) && worth_moving(block)) {
+        move_to_current_line(block);
     }
-    if (event == PyRefTracer_DESTROY) {
-        /* Parked only if no free follows (traces.h, dying blocks). */
-        traces_note_dying(hooks_gil_table(), block);
-        hooks_forget_recorded_block(block);
-    }
-    else if (block != hooks_last_recorded_block() && worth_moving(block)) {
-        hooks_untraced_begin();
-        int saved_errno = errno; /* see reuse_block */
-        uint32_t site =
-            frames_capture_site_with_gil(compat_tstate_gil_known());
-        if (site != 0) {
-            traces_move(hooks_gil_table(), block, site);
-        }
-        errno = saved_errno;
-        hooks_untraced_end();
-    }
+    return 0;
 }
 
-static int
-trace_reference(PyObject *obj, PyRefTracerEvent event, void *data)
+static __attribute__((noinline)) int
+account_death(uintptr_t block)
+{
+    hooks_note_object_death(block);
+    return 0;
+}
+
+/* One event, no tracer chained: no register to save, every call a tail
+   call (it runs for every object created and destroyed). */
+static inline int
+account_reference(PyObject *obj, PyRefTracerEvent event)
 {
     uintptr_t block = (uintptr_t)compat_object_block(obj);
     /* Sampled mode: the table surely does not hold most blocks (the
        filter of sampling.h), and then an object's birth or death changes
        nothing, not even the last recorded block's note (a block just
        recorded is in the table): one inline test, no call. */
-    if (sampling_bytes() == 0 || sampling_filter_may_hold(block)) {
-        account_object_event(block, event);
+    if (sampling_bytes() != 0 && !sampling_filter_may_hold(block)) {
+        return 0;
     }
-    if (previous_tracer != NULL) {
-        return previous_tracer(obj, event, previous_tracer_data);
-    }
+    return event == PyRefTracer_DESTROY ? account_death(block)
+                                        : account_creation(block);
+}
+
+static __attribute__((noinline)) int
+trace_reference_chained(PyObject *obj, PyRefTracerEvent event)
+{
+    (void)account_reference(obj, event);
+    return previous_tracer(obj, event, previous_tracer_data);
+}
+
+static int
+trace_reference(PyObject *obj, PyRefTracerEvent event, void *data)
+{
     (void)data;
-    return 0;
+    if (previous_tracer != NULL) {
+        return trace_reference_chained(obj, event);
+    }
+    return account_reference(obj, event);
 }
 
 static int

@@ -207,14 +207,17 @@ remove_locked(void *ptr, size_t *size, uint32_t *site)
 /* ---- recording ------------------------------------------------------------
  */
 
-/* See hooks_last_recorded_block().  The main GIL. */
-static uintptr_t last_recorded_block;
+/* See hooks_object_recycled().  Written with the main GIL; read first,
+   before the context is known, by every object event of any interpreter:
+   hence atomic (relaxed: a plain load and store). */
+static atomic_uintptr_t last_recorded_block;
 
 /* A MEM/OBJ block of the main interpreter (main GIL held). */
 static inline void
 record_in_main(PyThreadState *tstate, void *ptr, size_t size)
 {
-    last_recorded_block = (uintptr_t)ptr;
+    atomic_store_explicit(&last_recorded_block, (uintptr_t)ptr,
+                          memory_order_relaxed);
     /* The block's slot loads while the site is found. */
     u64map_prefetch(&gil_table.blocks, (uintptr_t)ptr);
     uint32_t site = frames_capture_site_with_gil(tstate);
@@ -1078,25 +1081,39 @@ hooks_untraced_end(void)
     in_tracer--;
 }
 
-uintptr_t
-hooks_last_recorded_block(void)
+static inline int
+may_account_objects(void)
 {
-    return last_recorded_block;
-}
-
-void
-hooks_forget_recorded_block(uintptr_t block)
-{
-    if (last_recorded_block == block) {
-        last_recorded_block = 0;
-    }
+    return !in_tracer && is_tracing() &&
+           gil_context(compat_tstate_gil_known()) == IN_MAIN;
 }
 
 int
 hooks_may_account_objects(void)
 {
-    return !in_tracer && is_tracing() &&
-           gil_context(compat_tstate_gil_known()) == IN_MAIN;
+    return may_account_objects();
+}
+
+void
+hooks_note_object_death(uintptr_t block)
+{
+    if (may_account_objects()) {
+        traces_note_dying(&gil_table, block);
+        if (atomic_load_explicit(&last_recorded_block, memory_order_relaxed) ==
+            block) {
+            atomic_store_explicit(&last_recorded_block, 0,
+                                  memory_order_relaxed);
+        }
+    }
+}
+
+int
+hooks_object_recycled(uintptr_t block)
+{
+    /* Most objects were just allocated: one load and compare. */
+    return atomic_load_explicit(&last_recorded_block, memory_order_relaxed) !=
+               block &&
+           may_account_objects();
 }
 
 /* ==== blocks reported by extensions (issue 14) ============================

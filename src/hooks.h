@@ -102,20 +102,27 @@ void hooks_untraced_end(void);
    thread holds some GIL): tracing, not nested in the tracer, and in the
    main interpreter, whose GIL guards that table (blocks of other
    interpreters live in the locked table, and their free lists are not
-   followed).  One call: it is made for every object created and destroyed
-   on 3.13+. */
+   followed).  For the free-list hooks of patched 3.11 interpreters. */
 int hooks_may_account_objects(void);
-/* The last block recorded in the MEM/OBJ domains (main GIL held): an
-   object created in that block was just allocated, not taken from a free
-   list. */
-uintptr_t hooks_last_recorded_block(void);
-/* The object in `block` died (main GIL held): if it was the last block
-   recorded, an object created there later comes from a free list.  In
-   sampled mode the last recorded block can be old enough for its object
-   to die and its block to be handed out again by a free list (3.14's ints
-   recycle this way): without this, that reuse looked like the fresh
-   allocation and the block stayed parked, out of the statistics. */
-void hooks_forget_recorded_block(uintptr_t block);
+
+/* The two events of PyRefTracer (3.13+), made for every object created and
+   destroyed: one call each, cheapest test first.  Any thread holding some
+   GIL may call them; each touches the table only where
+   hooks_may_account_objects() would allow it.
+   - hooks_note_object_death: the object in `block` died.  Its block is
+     noted as dying in the MEM/OBJ table (traces.h): parked unless a free
+     follows.  If it was the last block recorded, an object created there
+     later comes from a free list: in sampled mode the last recorded block
+     can be old enough for its object to die and its block to be handed out
+     again by a free list (3.14's ints recycle this way), and without this
+     that reuse looked like the fresh allocation and the block stayed
+     parked, out of the statistics.
+   - hooks_object_recycled: an object was created in `block`.  True when
+     that block is not the last one recorded in the MEM/OBJ domains (so it
+     came from a free list) and the table may be touched: the caller moves
+     the block to the current line. */
+void hooks_note_object_death(uintptr_t block);
+int hooks_object_recycled(uintptr_t block);
 
 /* Blocks reported by extensions (stdlib's PyTraceMalloc_Track/Untrack,
    our C API): callable from any thread, with or without a GIL.  Track

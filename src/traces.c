@@ -196,18 +196,15 @@ traces_lookup(trace_table *table, uintptr_t address, size_t *size,
 }
 
 void
-traces_note_dying(trace_table *table, uintptr_t address)
+traces_park_oldest_dying(trace_table *table)
 {
-    if (table->n_dying == TRACES_DYING_MAX) {
-        /* The oldest death: its block is in a free list by now, or its
-           free is deferred (the trashcan): parking is right either way. */
-        uintptr_t oldest = table->dying[0];
-        memmove(&table->dying[0], &table->dying[1],
-                (TRACES_DYING_MAX - 1) * sizeof(uintptr_t));
-        table->n_dying--;
-        traces_park(table, oldest);
-    }
-    table->dying[table->n_dying++] = address;
+    /* The oldest death: its block is in a free list by now, or its free is
+       deferred (the trashcan): parking is right either way. */
+    uintptr_t oldest = table->dying[0];
+    memmove(&table->dying[0], &table->dying[1],
+            (TRACES_DYING_MAX - 1) * sizeof(uintptr_t));
+    table->n_dying--;
+    traces_park(table, oldest);
 }
 
 void

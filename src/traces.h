@@ -171,9 +171,19 @@ traces_add(trace_table *table, uintptr_t address, size_t size,
    TRACES_DYING_MAX deaths are pending (nested deallocations).  Between a
    death and a read-out, the only difference is the peak, which may count
    those few blocks. */
-void traces_note_dying(trace_table *table, uintptr_t address);
+void traces_park_oldest_dying(trace_table *table);
 void traces_drop_dying(trace_table *table, uintptr_t address);
 void traces_settle(trace_table *table);
+
+/* Inline: on 3.13+ every object's death comes here (freelists.c). */
+static inline void
+traces_note_dying(trace_table *table, uintptr_t address)
+{
+    if (table->n_dying == TRACES_DYING_MAX) {
+        traces_park_oldest_dying(table);
+    }
+    table->dying[table->n_dying++] = address;
+}
 
 static inline void
 traces_forget_dying(trace_table *table, uintptr_t address)
