@@ -33,7 +33,7 @@ endif
 PIP = $(PYTHON) -m pip --disable-pip-version-check -q
 
 .PHONY: all deps build demo test pythons test-asan bench bench-report clean \
-	format chromium golang cache-python
+	format chromium golang prometheus cache-python
 
 all: build
 
@@ -80,7 +80,16 @@ golang:
 	    apt-get install -y -qq golang-go >/dev/null; } \
 	    || echo "golang-go cannot be installed: the pprof tests will be skipped"
 
-test: build pythons chromium golang
+# The endpoint's scrape test (tests/test_prometheus.py) runs Debian's
+# prometheus server; skipped, saying why, where it cannot be had.
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || { \
+	    echo "prometheus not found: installing Debian's prometheus"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq prometheus >/dev/null; } \
+	    || echo "prometheus cannot be installed: the scrape test will be skipped"
+
+test: build pythons chromium golang prometheus
 	PYTHON=$(PYTHON) tools/test-pythons.sh system $(PYTHONS)
 
 # Two builds at a time (BUILD_JOBS); exit status 3 from the build script:

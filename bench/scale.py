@@ -81,24 +81,30 @@ print(json.dumps(result))
 """
 
 
+def write_lines_module(folder):
+    """A module of LINES allocating lines, ``make(keep, r)`` running each
+    once: 1,000 functions of 10 lines (a function of 10,000 lines would
+    measure stdlib's line-table scan, linear in the size of the function,
+    rather than its snapshots).  Returns its path."""
+    module = os.path.join(folder, "ten_thousand_lines.py")
+    with open(module, "w") as file:
+        for function in range(LINES // 10):
+            file.write("def f%d(keep, r):\n" % function)
+            for line in range(10):
+                file.write("    keep.append((%d, r))\n"
+                           % (function * 10 + line))
+        file.write("FUNCTIONS = [%s]\n" % ", ".join(
+            "f%d" % function for function in range(LINES // 10)))
+        file.write("def make(keep, r):\n"
+                   "    for function in FUNCTIONS:\n"
+                   "        function(keep, r)\n")
+    return module
+
+
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 300
     with tempfile.TemporaryDirectory() as folder:
-        module = os.path.join(folder, "ten_thousand_lines.py")
-        # 1,000 functions of 10 allocating lines (a function of 10,000
-        # lines would measure stdlib's line-table scan, linear in the
-        # size of the function, rather than its snapshots).
-        with open(module, "w") as file:
-            for function in range(LINES // 10):
-                file.write("def f%d(keep, r):\n" % function)
-                for line in range(10):
-                    file.write("    keep.append((%d, r))\n"
-                               % (function * 10 + line))
-            file.write("FUNCTIONS = [%s]\n" % ", ".join(
-                "f%d" % function for function in range(LINES // 10)))
-            file.write("def make(keep, r):\n"
-                       "    for function in FUNCTIONS:\n"
-                       "        function(keep, r)\n")
+        module = write_lines_module(folder)
         results = {}
         # From a neutral folder, with this tree first on the path: the
         # package measured is the one beside this script, installed or not.

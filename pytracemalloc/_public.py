@@ -58,6 +58,10 @@ from pytracemalloc._tracemalloc import get_free_list_mode
 from pytracemalloc.cli import main
 from pytracemalloc.snapshot import _get_timestamp
 
+# --- in production: the HTTP endpoint, snapshots on a signal (issue 26) ---
+from pytracemalloc.endpoint import serve
+from pytracemalloc.ondemand import snapshot_on_signal
+
 # --- extensions' blocks: numpy's array data, the C API (issue 14) ---
 from pytracemalloc._tracemalloc import NUMPY_DOMAIN
 

@@ -22,10 +22,18 @@ mode, one byte in N on average: a number of bytes, optionally with a
 binary suffix K, M or G (KiB, MiB, GiB also accepted), e.g. ``512K``.
 Unset or empty: exact mode.  The start-up line then says
 ``tracemalloc enabled (sampled: one byte in N)``.
+
+``PYTRACEMALLOC_HTTP=HOST:PORT`` (with PYTRACEMALLOC set) serves the live
+figures over HTTP (pytracemalloc/endpoint.py; ``PYTRACEMALLOC_HTTP_TOKEN``
+for a bearer token), and ``PYTRACEMALLOC_SIGNAL=USR2`` writes a snapshot
+file into ``PYTRACEMALLOC_SIGNAL_DIR`` at each signal
+(pytracemalloc/ondemand.py).
 """
 
 import os
 import sys
+
+HTTP_ENV = "PYTRACEMALLOC_HTTP"
 
 
 def start_from_environment(environ=os.environ):
@@ -61,6 +69,9 @@ def start_from_environment(environ=os.environ):
             "pytracemalloc: ignoring %s=%r: expected %s; running untraced\n"
             % (ENV, sample_text, SYNTAX))
         return None
+    serve_from_environment(environ)
+    from pytracemalloc import ondemand
+    ondemand.start_from_environment(environ)
     if environ.get("PYTRACEMALLOC_RUN_DIR"):
         # A child of `python -m pytracemalloc run`: it records its own
         # snapshots into its parent's directory, silently.
@@ -69,6 +80,28 @@ def start_from_environment(environ=os.environ):
     else:
         announce(environ, sample_bytes)
     return nframe
+
+
+def serve_from_environment(environ):
+    """PYTRACEMALLOC_HTTP=ADDRESS: serve the live figures there
+    (pytracemalloc/endpoint.py).  The variable is taken out of the
+    environment, so that the children this process starts do not try the
+    same address.  A bad or busy address is one line on stderr; the
+    program runs traced all the same."""
+    address = environ.pop(HTTP_ENV, "")
+    if not address:
+        return None
+    from pytracemalloc import endpoint
+    try:
+        server = endpoint.serve(address)
+    except (ValueError, OSError) as exc:
+        sys.stderr.write("pytracemalloc: ignoring %s=%r: %s\n"
+                         % (HTTP_ENV, address, exc))
+        return None
+    if not environ.get("PYTRACEMALLOC_QUIET"):
+        sys.stderr.write("pytracemalloc: serving memory figures on %s\n"
+                         % server.url)
+    return server
 
 
 def announce(environ, sample_bytes=None):

@@ -37,6 +37,9 @@ options:
                       0 for none)
   --html FILE         write the HTML report of all the snapshots at exit
                       (needs the report command)
+  --http ADDR         serve the live figures over HTTP while the program
+                      runs (HOST:PORT, PORT alone: 127.0.0.1): GET /metrics,
+                      /debug/pprof/heap, /snapshot (this process only)
   -h, --help          show this help and exit
 
 Python children (subprocess, multiprocessing fork/spawn/forkserver) are
@@ -70,6 +73,7 @@ class Options:
     output = None
     top = 10
     html = None
+    http = None      # (host, port)
     kind = None      # "script", "module" or "code"
     target = None
     args = ()
@@ -123,7 +127,7 @@ def parse_args(argv):
     argv = list(argv)
     i = 0
     with_value = {"--nframe", "--sample-bytes", "--snapshot-every", "-o",
-                  "--output", "--top", "--html"}
+                  "--output", "--top", "--html", "--http"}
     while i < len(argv):
         arg = argv[i]
         if arg in ("-h", "--help"):
@@ -168,6 +172,12 @@ def parse_args(argv):
             options.output = value
         elif name == "--top":
             options.top = _int_option(name, value, 0)
+        elif name == "--http":
+            from pytracemalloc.endpoint import parse_address
+            try:
+                options.http = parse_address(value)
+            except ValueError as exc:
+                raise UsageError("--http: %s" % exc) from None
         else:
             if not value:
                 raise UsageError("--html: empty file name")
@@ -559,6 +569,21 @@ def main(argv=None):
         sys.stderr.write("%s: error: cannot start tracing: %s\n"
                          % (PROG, exc))
         return 2
+    # The endpoint serves this process; its children do not inherit one.
+    os.environ.pop("PYTRACEMALLOC_HTTP", None)
+    if options.http is not None:
+        from pytracemalloc import endpoint
+        try:
+            server = endpoint.serve(options.http)
+        except (OSError, ValueError) as exc:
+            pytracemalloc.disable()
+            sys.stderr.write("%s: error: --http %s:%d: %s\n"
+                             % (PROG, options.http[0], options.http[1],
+                                getattr(exc, "strerror", None) or exc))
+            return 2
+        sys.stderr.write("pytracemalloc: serving memory figures on %s\n"
+                         % server.url)
+        sys.stderr.flush()
     recorder.start()
     _recorders.append(recorder)
     try:
