@@ -3,9 +3,11 @@
     python -m pytracemalloc run [options] script.py|-m module|-c code [args]
     python -m pytracemalloc report FILE... -o OUT.html
     python -m pytracemalloc export FILE --format pprof|collapsed -o OUT
+    python -m pytracemalloc attach PID [options] / detach PID [-o DIR]
     python -m pytracemalloc [options] FILE...      (pytracemalloc.cli)
 
-A first argument of ``run``, ``report`` or ``export`` is the subcommand,
+A first argument of ``run``, ``report``, ``export``, ``attach`` or
+``detach`` is the subcommand,
 never a file: a snapshot file of that name is given as ``./run`` (or after
 ``--``, as in ``python -m pytracemalloc -- run``), which the display reads
 as it always did.
@@ -22,6 +24,11 @@ subcommands:
                         an HTML report of snapshot files
   python -m pytracemalloc export FILE --format pprof|collapsed -o OUT
                         a snapshot as a pprof profile or folded stacks
+  python -m pytracemalloc attach PID [options]
+                        trace a running CPython process, no restart
+                        (attach --help for its options)
+  python -m pytracemalloc detach PID [-o DIR]
+                        snapshot, stop tracing and free the tracer's memory
   A snapshot file named 'run', 'report' or 'export' is given as ./run or
   after --.
 """
@@ -50,6 +57,9 @@ def main(argv=None):
         return run.main(argv[1:])
     if argv and argv[0] == "report":
         return _report(argv[1:])
+    if argv and argv[0] in ("attach", "detach"):
+        from pytracemalloc import attach
+        return attach.main(argv[0], argv[1:])
     if argv and argv[0] == "export":
         from pytracemalloc import export
         return export.main(argv[1:])

@@ -278,6 +278,10 @@ class Server:
             raise ValueError("a token is a non-empty string of printable "
                              "ASCII without spaces")
         self._token = token.encode("ascii") if token else None
+        # What the routes need is imported here, not at the first scrape:
+        # a scrape then changes the figures it reports by its transient
+        # buffers only.
+        from pytracemalloc import metrics, pprof, snapshot  # noqa: F401
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)

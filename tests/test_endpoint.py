@@ -100,6 +100,7 @@ KNOWN_LINE = known_line_allocation.__code__.co_firstlineno + 1
 def test_metrics_are_the_live_figures(tracing, server):
     # GIVEN 2,000 blocks of 1000 bytes at a known line
     keep = known_line_allocation(2000, 1000)
+    get(server.url + "/metrics")  # the client's first use imports modules
     before = engine.get_traced_memory()[0]
     # WHEN /metrics is scraped
     status, headers, body = get(server.url + "/metrics")
@@ -108,10 +109,11 @@ def test_metrics_are_the_live_figures(tracing, server):
     assert status == 200
     assert headers["Content-Type"] == metrics.CONTENT_TYPE
     values = parse_metrics(body.decode())
-    # AND the traced bytes are those of the moment of the scrape (only the
-    # endpoint's own transient buffers differ)
+    # AND the traced bytes are those of the moment of the scrape: what the
+    # client's and the endpoint's threads hold meanwhile aside (up to some
+    # 150 KiB on 3.14)
     traced = values["pytracemalloc_traced_bytes", ""]
-    assert abs(traced - before) <= 64 * 1024 + abs(after - before)
+    assert abs(traced - before) <= 256 * 1024 + abs(after - before)
     assert values["pytracemalloc_tracing", ""] == 1
     assert values["pytracemalloc_sample_bytes", ""] == 0
     assert values["pytracemalloc_traced_peak_bytes", ""] >= traced
@@ -128,7 +130,14 @@ def test_metrics_are_the_live_figures(tracing, server):
     assert max(lines, key=values.get) == ("pytracemalloc_line_bytes", label)
     # AND no line of pytracemalloc's own code is in the top
     assert not any(endpoint.__file__ in key[1] for key in lines)
-    del keep
+    # AND 5 MB more between two scrapes read as those 5 MB more
+    more = known_line_allocation(5000, 1000)
+    added = engine._get_stats()[__file__][KNOWN_LINE][0] - size
+    grown = parse_metrics(get(server.url + "/metrics")[2].decode())[
+        "pytracemalloc_traced_bytes", ""] - traced
+    assert added >= 5000 * 1000
+    assert abs(grown - added) <= 256 * 1024, (grown, added)
+    del keep, more
 
 
 def test_metrics_top_is_capped_and_labels_are_escaped(tracing, server):
