@@ -61,42 +61,37 @@ build: deps
 demo: build
 	$(PYTHON) examples/demo.py
 
+# A Debian tool the tests use: $(call debian-tool,COMMAND,PACKAGE,TESTS).
+# Installed when missing; where it cannot be had, its tests are skipped,
+# saying why.
+define debian-tool
+@command -v $(1) >/dev/null 2>&1 || { \
+    echo "$(1) not found: installing Debian's $(2)"; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq $(2) >/dev/null; } \
+    || echo "$(2) cannot be installed: $(3) will be skipped"
+endef
+
 # The report's browser tests (tests/test_report.py) open the page in Debian's
 # headless chromium; they are skipped, saying why, where it cannot be had.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	    echo "chromium not found: installing Debian's chromium"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq chromium >/dev/null; } \
-	    || echo "chromium cannot be installed: the browser tests will be skipped"
+	$(call debian-tool,chromium,chromium,the browser tests)
 
 # The export tests (tests/test_export.py) read pprof files back with Go's
 # own reader, Debian's golang-go; skipped, saying why, where it cannot be
 # had.
 golang:
-	@command -v go >/dev/null 2>&1 || { \
-	    echo "go not found: installing Debian's golang-go"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq golang-go >/dev/null; } \
-	    || echo "golang-go cannot be installed: the pprof tests will be skipped"
+	$(call debian-tool,go,golang-go,the pprof tests)
 
 # The endpoint's scrape test (tests/test_prometheus.py) runs Debian's
 # prometheus server; skipped, saying why, where it cannot be had.
 prometheus:
-	@command -v prometheus >/dev/null 2>&1 || { \
-	    echo "prometheus not found: installing Debian's prometheus"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq prometheus >/dev/null; } \
-	    || echo "prometheus cannot be installed: the scrape test will be skipped"
+	$(call debian-tool,prometheus,prometheus,the scrape test)
 
 # attach (tests/test_attach.py) goes through Debian's gdb below CPython
 # 3.14; skipped, saying why, where it cannot be had.
 gdb:
-	@command -v gdb >/dev/null 2>&1 || { \
-	    echo "gdb not found: installing Debian's gdb"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	    apt-get install -y -qq gdb >/dev/null; } \
-	    || echo "gdb cannot be installed: the attach tests through gdb will be skipped"
+	$(call debian-tool,gdb,gdb,the attach tests through gdb)
 
 test: build pythons chromium golang prometheus gdb
 	PYTHON=$(PYTHON) tools/test-pythons.sh system $(PYTHONS)

@@ -45,6 +45,10 @@ import sys
 import tempfile
 import time
 
+from pytracemalloc.run import (UsageError, _http_option, _int_option,
+                               _sample_bytes_option, _seconds_option,
+                               take_option)
+
 USAGE = """\
 usage: python -m pytracemalloc attach PID [options]
        python -m pytracemalloc detach PID [-o DIR] [--method M] [--timeout S]
@@ -78,10 +82,6 @@ class AttachError(Exception):
     """One line for the user; the command exits 1."""
 
 
-class UsageError(Exception):
-    pass
-
-
 class Options:
     nframe = 1
     sample_bytes = None
@@ -91,17 +91,6 @@ class Options:
     method = "auto"
     timeout = 30.0
     pid = None
-
-
-def _number(name, text, low, high, kind=int):
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or value != value or not low <= value <= high:
-        raise UsageError("%s: expected a number from %s to %s, not %r"
-                         % (name, low, high, text))
-    return value
 
 
 def parse_args(command, argv):
@@ -124,32 +113,16 @@ def parse_args(command, argv):
             positional.append(arg)
             i += 1
             continue
-        name, equals, value = arg.partition("=")
-        if name not in with_value:
-            raise UsageError("unknown option %s" % name)
-        if not equals:
-            if i + 1 >= len(args):
-                raise UsageError("argument %s: expected one argument" % name)
-            i += 1
-            value = args[i]
+        name, value, i = take_option(args, i, with_value)
         if name == "--nframe":
             from pytracemalloc._tracemalloc import MAX_NFRAME
-            options.nframe = _number(name, value, 1, MAX_NFRAME)
+            options.nframe = _int_option(name, value, 1, MAX_NFRAME)
         elif name == "--sample-bytes":
-            from pytracemalloc._sample_bytes import parse_sample_bytes
-            try:
-                options.sample_bytes = parse_sample_bytes(value)
-            except ValueError as exc:
-                raise UsageError("--sample-bytes: %s" % exc) from None
+            options.sample_bytes = _sample_bytes_option(name, value)
         elif name == "--http":
-            from pytracemalloc.endpoint import parse_address
-            try:
-                options.http = parse_address(value)
-            except ValueError as exc:
-                raise UsageError("--http: %s" % exc) from None
+            options.http = _http_option(value)
         elif name == "--duration":
-            options.duration = _number(name, value, 0.0, 365 * 86400.0,
-                                       float)
+            options.duration = _seconds_option(name, value)
         elif name in ("-o", "--output"):
             if not value:
                 raise UsageError("%s: empty directory name" % name)
@@ -160,11 +133,10 @@ def parse_args(command, argv):
                                  % value)
             options.method = value
         else:
-            options.timeout = _number(name, value, 0.1, 3600.0, float)
-        i += 1
+            options.timeout = _seconds_option(name, value)
     if len(positional) != 1:
         raise UsageError("expected one PID")
-    options.pid = _number("PID", positional[0], 1, 2 ** 22)
+    options.pid = _int_option("PID", positional[0], 1, 2 ** 22)
     if options.duration is not None and options.output is None:
         raise UsageError("--duration needs -o DIR, where the snapshot goes")
     if options.output is not None and not os.path.isdir(options.output):

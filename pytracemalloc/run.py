@@ -103,6 +103,29 @@ def _seconds_option(name, text):
     return value
 
 
+def _http_option(text):
+    from pytracemalloc.endpoint import parse_address
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise UsageError("--http: %s" % exc) from None
+
+
+def take_option(argv, i, with_value):
+    """(name, value, index of the next argument) of the option at
+    ``argv[i]``, given as NAME=VALUE or NAME VALUE; UsageError for a name
+    not in ``with_value`` or a missing value."""
+    name, equals, value = argv[i].partition("=")
+    if name not in with_value:
+        raise UsageError("unknown option %s" % name)
+    if not equals:
+        if i + 1 >= len(argv):
+            raise UsageError("argument %s: expected one argument" % name)
+        i += 1
+        value = argv[i]
+    return name, value, i + 1
+
+
 def _sample_bytes_option(name, text):
     from pytracemalloc._sample_bytes import SYNTAX, parse_sample_bytes
     try:
@@ -152,14 +175,7 @@ def parse_args(argv):
             return options
         if not arg.startswith("-") or arg == "-":
             break
-        name, equals, value = arg.partition("=")
-        if name not in with_value:
-            raise UsageError("unknown option %s" % name)
-        if not equals:
-            if i + 1 >= len(argv):
-                raise UsageError("argument %s: expected one argument" % name)
-            i += 1
-            value = argv[i]
+        name, value, i = take_option(argv, i, with_value)
         if name == "--nframe":
             options.nframe = _int_option(name, value, 1, MAX_NFRAME)
         elif name == "--sample-bytes":
@@ -173,16 +189,11 @@ def parse_args(argv):
         elif name == "--top":
             options.top = _int_option(name, value, 0)
         elif name == "--http":
-            from pytracemalloc.endpoint import parse_address
-            try:
-                options.http = parse_address(value)
-            except ValueError as exc:
-                raise UsageError("--http: %s" % exc) from None
+            options.http = _http_option(value)
         else:
             if not value:
                 raise UsageError("--html: empty file name")
             options.html = value
-        i += 1
     if i >= len(argv):
         raise UsageError("no program to run: give a script, -m MODULE or "
                          "-c CODE")

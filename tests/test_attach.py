@@ -9,7 +9,6 @@ line.  Every process started here has a deadline.
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -19,7 +18,7 @@ import pytest
 
 from pytracemalloc import Snapshot
 
-from test_endpoint import get, parse_metrics
+from test_endpoint import child_env, get, parse_metrics
 
 TIMEOUT = 90
 GDB = shutil.which("gdb")
@@ -58,15 +57,6 @@ TARGET = textwrap.dedent("""\
     sys.exit(4)
     """)
 LEAK_LINE = 4
-
-
-def child_env(**extra):
-    env = dict(os.environ, PYTRACEMALLOC_QUIET="1")
-    for name in ("PYTRACEMALLOC", "PYTRACEMALLOC_HTTP", "PYTRACEMALLOC_SIGNAL",
-                 "PYTRACEMALLOC_SAMPLE_BYTES", "PYTRACEMALLOC_RUN_DIR"):
-        env.pop(name, None)
-    env.update(extra)
-    return env
 
 
 class Target:

@@ -8,7 +8,6 @@ Every process started here has a deadline; every socket a timeout.
 """
 
 import gzip
-import http.client
 import logging
 import os
 import signal
@@ -27,7 +26,7 @@ import pytracemalloc
 from pytracemalloc import Snapshot, endpoint, metrics
 from pytracemalloc import _tracemalloc as engine
 
-from test_export import GO, go_env, needs_go, pprof  # noqa: F401
+from test_export import go_env, needs_go, pprof  # noqa: F401 (a fixture)
 
 TIMEOUT = 60
 

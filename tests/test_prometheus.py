@@ -8,7 +8,6 @@ deadline.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import time
