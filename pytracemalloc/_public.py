@@ -58,9 +58,24 @@ from pytracemalloc._tracemalloc import get_free_list_mode
 from pytracemalloc.cli import main
 from pytracemalloc.snapshot import _get_timestamp
 
-# --- in production: the HTTP endpoint, snapshots on a signal (issue 26) ---
-from pytracemalloc.endpoint import serve
-from pytracemalloc.ondemand import snapshot_on_signal
+# --- in production: the HTTP endpoint, snapshots on a signal (issue 26).
+# Imported when called: importing pytracemalloc must not import threading,
+# logging or sockets into every traced program (CPython's test_threading
+# checks that a bare interpreter has not imported threading). ---
+
+
+def serve(address="127.0.0.1:9464", token=None):
+    """Serve the live figures over HTTP at ``address``: see
+    ``pytracemalloc.endpoint.serve``.  Returns the running ``Server``."""
+    from pytracemalloc import endpoint
+    return endpoint.serve(address, token)
+
+
+def snapshot_on_signal(directory=".", signum="USR2"):
+    """Write a snapshot file into ``directory`` at each ``signum``: see
+    ``pytracemalloc.ondemand.snapshot_on_signal``."""
+    from pytracemalloc import ondemand
+    return ondemand.snapshot_on_signal(directory, signum)
 
 # --- extensions' blocks: numpy's array data, the C API (issue 14) ---
 from pytracemalloc._tracemalloc import NUMPY_DOMAIN

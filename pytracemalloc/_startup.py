@@ -70,8 +70,9 @@ def start_from_environment(environ=os.environ):
             % (ENV, sample_text, SYNTAX))
         return None
     serve_from_environment(environ)
-    from pytracemalloc import ondemand
-    ondemand.start_from_environment(environ)
+    if environ.get("PYTRACEMALLOC_SIGNAL"):
+        from pytracemalloc import ondemand
+        ondemand.start_from_environment(environ)
     if environ.get("PYTRACEMALLOC_RUN_DIR"):
         # A child of `python -m pytracemalloc run`: it records its own
         # snapshots into its parent's directory, silently.

@@ -648,3 +648,19 @@ def test_snapshot_on_signal_api_chains_the_previous_handler(tmp_path):
     finally:
         engine.disable()
         signal.signal(signal.SIGUSR1, previous)
+
+
+def test_importing_pytracemalloc_imports_no_server_modules():
+    # GIVEN a fresh interpreter; WHEN it imports pytracemalloc (as the
+    # start-up hook does in every traced program)
+    code = ("import sys; before = set(sys.modules); import pytracemalloc; "
+            "print(sorted((set(sys.modules) - before) & {'threading', "
+            "'logging', 'socket', 'selectors', 'signal', "
+            "'pytracemalloc.endpoint', 'pytracemalloc.ondemand'}))")
+    result = subprocess.run([sys.executable, "-c", code], env=child_env(),
+                            capture_output=True, text=True, timeout=TIMEOUT)
+    # THEN none of the endpoint's modules came with it: CPython's own
+    # test_threading, run traced, checks that threading is not imported,
+    # and logging's exit hook changes how a process finalizes
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "[]\n"
