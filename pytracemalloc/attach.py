@@ -386,10 +386,6 @@ def run(command, options):
             uid, gid = _target_owner(options.pid)
             if uid != 0:
                 os.chown(directory, uid, gid)
-                if options.output is not None:
-                    # the target writes the snapshot there
-                    os.chmod(options.output,
-                             os.stat(options.output).st_mode | 0o033)
         status = os.path.join(directory, "status.json")
         request = {
             "action": "start" if command == "attach" else "detach",
@@ -402,7 +398,9 @@ def run(command, options):
             "sample_bytes": options.sample_bytes,
             "http": list(options.http) if options.http else None,
             "duration": options.duration if command == "attach" else None,
-            "output": options.output,
+            # The target writes its snapshot here, into a directory it
+            # owns; it is moved into -o DIR afterwards, by us.
+            "output": directory if options.output is not None else None,
         }
         loader = write_loader(directory, request)
         os.chmod(loader, 0o644)
@@ -432,9 +430,24 @@ def run(command, options):
                     raise AttachError("process %d: %s"
                                       % (options.pid, document.get("error")))
         if document.get("state") == "detached":
+            snapshot = document.get("snapshot")
+            if snapshot:
+                # The name comes from the target: only a plain file of our
+                # own directory is taken.
+                inside = os.path.dirname(os.path.abspath(snapshot)) == \
+                    os.path.abspath(directory)
+                if not inside or os.path.islink(snapshot) or \
+                        not os.path.isfile(snapshot):
+                    raise AttachError("process %d named a snapshot outside "
+                                      "its directory: %r"
+                                      % (options.pid, snapshot))
+                moved = os.path.join(options.output,
+                                     os.path.basename(snapshot))
+                shutil.move(snapshot, moved)
+                snapshot = moved
             print("pytracemalloc: process %d no longer traced%s"
-                  % (options.pid, "; snapshot: %s" % document["snapshot"]
-                     if document.get("snapshot") else ""), flush=True)
+                  % (options.pid, "; snapshot: %s" % snapshot
+                     if snapshot else ""), flush=True)
         done = True
     finally:
         # A loader that did not run stays, so that a late pending call
