@@ -153,9 +153,17 @@ def test_attach_serves_and_detach_stops(tmp_path, target, method):
                                    "--nframe", "3", "--method", method)
     assert result.returncode == 0, result.stderr
     url = result.stdout.split("serving on ")[1].split()[0]
-    values = parse_metrics(get(url + "/metrics")[2].decode())
+    # The endpoint serves the leaking line, and it grows: wait until it
+    # holds more than importing pytracemalloc into the target did (some
+    # 500 KiB on 3.14), so that it is the snapshot's first line
     label = 'file="%s",line="%d"' % (program.script, LEAK_LINE)
-    assert values["pytracemalloc_line_bytes", label] > 0
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        values = parse_metrics(get(url + "/metrics")[2].decode())
+        if values.get(("pytracemalloc_line_bytes", label), 0) > 2 * 1000 ** 2:
+            break
+        assert time.monotonic() < deadline, values
+        time.sleep(0.1)
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     result = pytracemalloc_command("detach", str(program.pid), "-o",
