@@ -39,6 +39,7 @@ The decisions a server exposed to a network needs, all here:
 
 import errno
 import hmac
+import http
 import ipaddress
 import logging
 import os
@@ -60,13 +61,6 @@ _RECV_BYTES = 4096
 
 _log = logging.getLogger("pytracemalloc")
 
-_REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-    405: "Method Not Allowed", 408: "Request Timeout",
-    414: "URI Too Long", 431: "Request Header Fields Too Large",
-    500: "Internal Server Error", 503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
 
 
 class HTTPError(Exception):
@@ -233,7 +227,7 @@ ROUTES = {
 
 
 def _response(status, content_type, body, headers=(), head_only=False):
-    lines = ["HTTP/1.1 %d %s" % (status, _REASONS.get(status, "Error")),
+    lines = ["HTTP/1.1 %d %s" % (status, http.HTTPStatus(status).phrase),
              "Content-Type: %s" % content_type,
              "Content-Length: %d" % len(body),
              "Cache-Control: no-store",

@@ -9,10 +9,10 @@ left out of the top, as snapshots leave them out.
 """
 
 import heapq
-import os
 
 from pytracemalloc import _tracemalloc
 from pytracemalloc.process import get_process_memory
+from pytracemalloc.snapshot import _PACKAGE_DIR
 
 __all__ = ["metrics_text", "DEFAULT_TOP", "MAX_TOP", "CONTENT_TYPE"]
 
@@ -20,7 +20,6 @@ DEFAULT_TOP = 20
 MAX_TOP = 1000
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _label_value(text):
