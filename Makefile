@@ -33,7 +33,7 @@ endif
 PIP = $(PYTHON) -m pip --disable-pip-version-check -q
 
 .PHONY: all deps build demo test pythons test-asan bench bench-report clean \
-	format chromium golang prometheus gdb cache-python
+	format chromium golang prometheus gdb allocators cache-python
 
 all: build
 
@@ -93,7 +93,19 @@ prometheus:
 gdb:
 	$(call debian-tool,gdb,gdb,the attach tests through gdb)
 
-test: build pythons chromium golang prometheus gdb
+# Preloaded allocators beside native tracing (tests/test_native.py):
+# Debian's jemalloc and tcmalloc; skipped, saying why, where they cannot be
+# had.
+ALLOCATOR_LIBS = /usr/lib/$(shell gcc -print-multiarch)/libjemalloc.so.2 \
+    /usr/lib/$(shell gcc -print-multiarch)/libtcmalloc_minimal.so.4
+allocators:
+	@ls $(ALLOCATOR_LIBS) >/dev/null 2>&1 || { \
+	    echo "jemalloc or tcmalloc not found: installing Debian's libjemalloc2 libtcmalloc-minimal4"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq libjemalloc2 libtcmalloc-minimal4 >/dev/null; } \
+	    || echo "libjemalloc2, libtcmalloc-minimal4 cannot be installed: the preload tests will be skipped"
+
+test: build pythons chromium golang prometheus gdb allocators
 	PYTHON=$(PYTHON) tools/test-pythons.sh system $(PYTHONS)
 
 # Two builds at a time (BUILD_JOBS); exit status 3 from the build script:
@@ -124,6 +136,7 @@ bench: build
 	$(PYTHON) bench/run.py
 	$(PYTHON) bench/scale.py
 	$(PYTHON) bench/numpy_alloc.py
+	$(PYTHON) bench/native.py
 	$(PIP) install pytest-memray || echo "bench: pytest-memray cannot be installed here: skipped"
 	$(PYTHON) bench/pytest_suite.py
 

@@ -26,7 +26,9 @@ teardown are outside):
 
 In sampled mode (``--pytracemalloc-sample-bytes N``) all of these are
 estimates: the report marks them ``~``, as pytracemalloc.display does, and
-a failed limit says that it was compared with an estimate.
+a failed limit says that it was compared with an estimate.  With
+``--pytracemalloc-native`` the memory that C libraries take from libc
+(native memory) counts too.
 """
 
 import os
@@ -110,6 +112,13 @@ def pytest_addoption(parser):
                          "512K): peaks, lines and limits are then compared "
                          "as estimates (default: exact mode; ini: "
                          "pytracemalloc_sample_bytes)")
+    group.addoption("--pytracemalloc-native", action="store_true",
+                    default=None,
+                    help="count native memory too: the blocks that "
+                         "extension modules and their libraries take from "
+                         "libc (malloc, mmap...) go into peaks, lines and "
+                         "limits (default: only Python's allocators; ini: "
+                         "pytracemalloc_native = true)")
     parser.addini("pytracemalloc", "trace each test's memory (as "
                   "--pytracemalloc)", type="bool", default=False)
     parser.addini("pytracemalloc_limit_memory",
@@ -122,6 +131,8 @@ def pytest_addoption(parser):
                   default="")
     parser.addini("pytracemalloc_sample_bytes",
                   "as --pytracemalloc-sample-bytes", default="")
+    parser.addini("pytracemalloc_native", "as --pytracemalloc-native",
+                  type="bool", default=False)
 
 
 def _setting(config, name, ini=True):
@@ -185,16 +196,20 @@ def pytest_configure(config):
             "enforce the limit_memory and limit_leaks markers.  Turn one "
             "off: -p no:memray, or drop --pytracemalloc (and the ini "
             "setting pytracemalloc = true)")
+    native = bool(config.getoption("pytracemalloc_native")
+                  or config.getini("pytracemalloc_native"))
     try:
         import pytracemalloc
         if not pytracemalloc.is_enabled():
             # a probe: tracing starts at the first test, in the process
             # that runs it (not in a pytest-xdist controller)
-            pytracemalloc.enable(1)
+            pytracemalloc.enable(1, native=native)
             pytracemalloc.disable()
     except Exception as exc:
-        raise pytest.UsageError("--pytracemalloc: pytracemalloc cannot "
-                                "trace on this interpreter: %s" % (exc,))
+        raise pytest.UsageError("--pytracemalloc%s: pytracemalloc cannot "
+                                "trace on this interpreter: %s"
+                                % (" --pytracemalloc-native" if native
+                                   else "", exc))
     nframe = _count_setting(config, "pytracemalloc_nframe", 1, ini=False)
     if not 1 <= nframe <= pytracemalloc.MAX_NFRAME:
         raise pytest.UsageError("--pytracemalloc-nframe: expected a number "
@@ -214,7 +229,7 @@ def pytest_configure(config):
     tracer = Tracer(nframe, default_limit,
                     _count_setting(config, "pytracemalloc_top", 5),
                     _count_setting(config, "pytracemalloc_lines", 5),
-                    _sample_bytes_setting(config), group)
+                    _sample_bytes_setting(config), group, native)
     config.pluginmanager.register(tracer, "pytracemalloc-tracer")
 
 
@@ -351,7 +366,7 @@ class Tracer:
     """Registered when the plugin is on: measures each test's call."""
 
     def __init__(self, nframe, default_limit, top, lines, sample_bytes=None,
-                 group="line"):
+                 group="line", native=False):
         import pytracemalloc
         from pytracemalloc import _tracemalloc, tasks
         self.pytracemalloc = pytracemalloc
@@ -359,6 +374,7 @@ class Tracer:
         self.tasks = tasks
         self.nframe = nframe
         self.sample_bytes = sample_bytes   # None: exact mode
+        self.native = native
         self.default_limit = default_limit
         self.top = top
         self.lines = lines
@@ -371,8 +387,9 @@ class Tracer:
     def pytest_report_header(self, config):
         limit = ("; default limit_memory %s" % format_size(self.default_limit)
                  if self.default_limit is not None else "")
-        return "pytracemalloc: tracing each test, %d frame%s%s%s" % (
-            self.nframe, "" if self.nframe == 1 else "s", limit,
+        return "pytracemalloc: tracing each test, %d frame%s%s%s%s" % (
+            self.nframe, "" if self.nframe == 1 else "s",
+            ", native memory too" if self.native else "", limit,
             _estimates_note([self.sample_bytes]))
 
     def pytest_sessionstart(self, session):
@@ -418,7 +435,8 @@ class Tracer:
         pm = self.pytracemalloc
         engine = self.engine
         if not pm.is_enabled():
-            pm.enable(self.nframe, sample_bytes=self.sample_bytes)
+            pm.enable(self.nframe, sample_bytes=self.sample_bytes,
+                      native=self.native)
             self.enabled_here = True
         import gc
         baseline = None

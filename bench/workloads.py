@@ -147,6 +147,32 @@ def numpy_chain():
     return lambda: chain(4, 40000)
 
 
+def native_heavy():
+    """Native memory (issue 24): most of it taken from libc by C libraries,
+    out of sight of CPython's allocators: an in-memory sqlite3 database
+    (libsqlite3's malloc) filled, indexed and queried, OpenSSL hash objects
+    and TLS contexts (libcrypto's malloc).  bench/native.py runs it; it is
+    not in WORKLOADS, whose tools do not trace native memory."""
+    import hashlib
+    import sqlite3
+    import ssl
+
+    def run():
+        db = sqlite3.connect(":memory:")
+        db.execute("create table t (id integer primary key, name text, "
+                   "payload blob)")
+        db.executemany("insert into t (name, payload) values (?, ?)",
+                       (("user%d" % i, b"x" * (i % 200))
+                        for i in range(120000)))
+        db.execute("create index t_name on t (name)")
+        found = sum(1 for _ in db.execute(
+            "select id from t where name like 'user1%' order by name"))
+        digests = [hashlib.sha256(b"%d" % i) for i in range(40000)]
+        contexts = [ssl.create_default_context() for _ in range(12)]
+        return db, digests, contexts, found
+    return run
+
+
 WORKLOADS = {
     "docutils": docutils_html,
     "compileall": compileall_stdlib,

@@ -25,8 +25,14 @@ def start(request, say):
              % _tracemalloc.get_traceback_limit()})
         return
     import pytracemalloc
-    pytracemalloc.enable(request["nframe"],
-                         sample_bytes=request["sample_bytes"])
+    try:
+        # "native" is absent from the requests of an older attach
+        pytracemalloc.enable(request["nframe"],
+                             sample_bytes=request["sample_bytes"],
+                             native=bool(request.get("native")))
+    except ValueError as exc:
+        say({"ok": False, "error": str(exc)})
+        return
     _session.clear()
     url = None
     if request["http"] is not None:

@@ -17,6 +17,7 @@ from pytracemalloc._tracemalloc import (
     get_tracemalloc_memory,
     get_untraced_count,
     is_enabled,
+    is_native_traced,
     reset_peak,
     start_timer,
     stop_timer,
@@ -79,6 +80,10 @@ def snapshot_on_signal(directory=".", signum="USR2"):
 
 # --- extensions' blocks: numpy's array data, the C API (issue 14) ---
 from pytracemalloc._tracemalloc import NUMPY_DOMAIN
+
+# --- native memory: what extensions and their libraries take from libc
+# (issue 24, src/native.h) ---
+from pytracemalloc._tracemalloc import NATIVE_DOMAIN
 
 
 def get_include():

@@ -28,12 +28,31 @@ figures over HTTP (pytracemalloc/endpoint.py; ``PYTRACEMALLOC_HTTP_TOKEN``
 for a bearer token), and ``PYTRACEMALLOC_SIGNAL=USR2`` writes a snapshot
 file into ``PYTRACEMALLOC_SIGNAL_DIR`` at each signal
 (pytracemalloc/ondemand.py).
+
+``PYTRACEMALLOC_NATIVE=1`` (with PYTRACEMALLOC set) traces native memory
+too: the blocks that extensions and their libraries take from libc
+(``enable(native=True)``); ``0`` or empty: not.  The start-up line then
+ends with ``(native)``.
 """
 
 import os
 import sys
 
 HTTP_ENV = "PYTRACEMALLOC_HTTP"
+NATIVE_ENV = "PYTRACEMALLOC_NATIVE"
+
+
+def native_from_environment(environ):
+    """PYTRACEMALLOC_NATIVE as a bool: "1" on, "0" or empty off; anything
+    else is one warning line and off."""
+    text = environ.get(NATIVE_ENV, "")
+    if text in ("", "0"):
+        return False
+    if text == "1":
+        return True
+    sys.stderr.write("pytracemalloc: ignoring %s=%r: expected 1 or 0; "
+                     "native memory is not traced\n" % (NATIVE_ENV, text))
+    return False
 
 
 def start_from_environment(environ=os.environ):
@@ -60,15 +79,23 @@ def start_from_environment(environ=os.environ):
         return None
     from pytracemalloc._sample_bytes import ENV, SYNTAX, parse_sample_bytes
     sample_text = environ.get(ENV, "")
+    native = native_from_environment(environ)
     try:
         sample_bytes = parse_sample_bytes(sample_text)
-        import pytracemalloc  # registers the exit hook
-        pytracemalloc.enable(nframe, sample_bytes=sample_bytes)
     except ValueError:
         sys.stderr.write(
             "pytracemalloc: ignoring %s=%r: expected %s; running untraced\n"
             % (ENV, sample_text, SYNTAX))
         return None
+    import pytracemalloc  # registers the exit hook
+    try:
+        pytracemalloc.enable(nframe, sample_bytes=sample_bytes, native=native)
+    except ValueError as exc:
+        # only native=True can be refused here: trace the rest
+        sys.stderr.write("pytracemalloc: ignoring %s=1: %s\n"
+                         % (NATIVE_ENV, exc))
+        native = False
+        pytracemalloc.enable(nframe, sample_bytes=sample_bytes)
     serve_from_environment(environ)
     if environ.get("PYTRACEMALLOC_SIGNAL"):
         from pytracemalloc import ondemand
@@ -79,7 +106,7 @@ def start_from_environment(environ=os.environ):
         from pytracemalloc import run
         run.start_child(environ)
     else:
-        announce(environ, sample_bytes)
+        announce(environ, sample_bytes, native)
     return nframe
 
 
@@ -105,17 +132,19 @@ def serve_from_environment(environ):
     return server
 
 
-def announce(environ, sample_bytes=None):
+def announce(environ, sample_bytes=None, native=False):
     """Write the start-up line, once per process tree (see above)."""
     if environ.get("PYTRACEMALLOC_ANNOUNCED") or environ.get(
             "PYTRACEMALLOC_QUIET"):
         return
     environ["PYTRACEMALLOC_ANNOUNCED"] = "1"
-    if sample_bytes is None:
-        sys.stderr.write("tracemalloc enabled\n")
-    else:
-        sys.stderr.write("tracemalloc enabled (sampled: one byte in %d)\n"
-                         % sample_bytes)
+    notes = []
+    if sample_bytes is not None:
+        notes.append("sampled: one byte in %d" % sample_bytes)
+    if native:
+        notes.append("native")
+    sys.stderr.write("tracemalloc enabled%s\n"
+                     % (" (%s)" % ", ".join(notes) if notes else ""))
 
 
 start_from_environment()

@@ -67,7 +67,8 @@ options:
   --method M          auto (default), remote-exec (CPython 3.14+, the same
                       version as this one) or gdb (Debian's gdb)
   --timeout S         deadline of each step (default: 30)
-  --native            trace native memory too (not available yet)
+  --native            trace native memory too: the blocks that extension
+                      modules and their libraries take from libc
   -h, --help          show this help and exit
 """
 
@@ -85,6 +86,7 @@ class AttachError(Exception):
 class Options:
     nframe = 1
     sample_bytes = None
+    native = False
     http = None
     duration = None
     output = None
@@ -107,8 +109,9 @@ def parse_args(command, argv):
         if arg in ("-h", "--help"):
             return None
         if arg == "--native" and command == "attach":
-            raise UsageError("--native: pytracemalloc does not trace native "
-                             "memory yet")
+            options.native = True
+            i += 1
+            continue
         if not arg.startswith("-") or arg == "-":
             positional.append(arg)
             i += 1
@@ -294,10 +297,15 @@ def inject_with_gdb(pid, loader, timeout):
     script = os.path.join(os.path.dirname(loader), "inject.gdb")
     with open(script, "w") as file:
         file.write(commands)
+    # gdb runs without the preloads meant for Python programs (a sanitizer
+    # runtime, an allocator): under libasan it never stops the target in
+    # time.
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
     process = subprocess.Popen(
         [gdb, "-q", "-batch", "-nx", "-p", str(pid), "-x", script],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        stderr=subprocess.STDOUT, text=True, start_new_session=True, env=env)
     try:
         out, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -396,6 +404,7 @@ def run(command, options):
             "version": pytracemalloc.__version__,
             "nframe": options.nframe,
             "sample_bytes": options.sample_bytes,
+            "native": options.native,
             "http": list(options.http) if options.http else None,
             "duration": options.duration if command == "attach" else None,
             # The target writes its snapshot here, into a directory it
@@ -418,7 +427,8 @@ def run(command, options):
                     % (options.pid, version[0], version[1], method,
                        options.nframe,
                        "" if options.sample_bytes is None else
-                       ", sampled: one byte in %d" % options.sample_bytes))
+                       ", sampled: one byte in %d" % options.sample_bytes)
+                    + (", native memory too" if options.native else ""))
             if document.get("url"):
                 line += "; serving on %s" % document["url"]
             print(line, flush=True)

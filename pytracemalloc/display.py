@@ -38,6 +38,7 @@ import os
 import sys
 
 from pytracemalloc import tasks
+from pytracemalloc.domains import domain_name
 
 # The three ANSI styles of 0.9.1, used only when ``color`` is true: sizes
 # are yellow (bold when followed by their difference, which is yellow),
@@ -133,13 +134,6 @@ def _adjusted_process_memory(snapshot):
     if not memory:
         return None
     return memory - (getattr(snapshot, "tracemalloc_memory", None) or 0)
-
-
-NUMPY_DOMAIN = 389047
-
-
-def _domain_name(domain):
-    return "array data" if domain == NUMPY_DOMAIN else "domain %s" % domain
 
 
 def _sort_key(key):
@@ -297,7 +291,7 @@ class DisplayTop:
                 filename = colorize_filename(filename)
             if domain:
                 filename += " " + _paint(
-                    _YELLOW, "[%s]" % _domain_name(domain), color)
+                    _YELLOW, "[%s]" % domain_name(domain), color)
             lines.append("#%s: %s: %s" % (
                 1 + index, filename,
                 self._format_trace(trace, compare, estimate)))
@@ -310,7 +304,7 @@ class DisplayTop:
                      % self._format_trace(self._sum(rows), compare, estimate))
         for domain in sorted({key[2] for key, _ in rows if key[2]}):
             lines.append("  of which %s: %s" % (
-                _domain_name(domain), self._format_trace(
+                domain_name(domain), self._format_trace(
                     self._sum([row for row in rows if row[0][2] == domain]),
                     compare, estimate)))
         lines.append(self._process_line(snapshot, reference, compare))

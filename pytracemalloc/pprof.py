@@ -36,11 +36,12 @@ snapshot are there with negative values.
 import gzip
 import os
 
+from pytracemalloc.domains import domain_name
+
 __all__ = ["pprof_bytes", "collapsed_text", "SAMPLE_TYPES"]
 
 # (type, unit), in the order of each sample's values.
 SAMPLE_TYPES = (("inuse_objects", "count"), ("inuse_space", "bytes"))
-DOMAIN_NAMES = {389047: "array data"}
 
 _MASK64 = (1 << 64) - 1
 _MAPPING_ID = 1
@@ -216,7 +217,7 @@ def pprof_bytes(snapshot, old=None):
         if domain:
             if domain_key is None:
                 domain_key = strings("domain")
-            name = DOMAIN_NAMES.get(domain, "domain %d" % domain)
+            name = domain_name(domain)
             label_field = bytearray()
             _bytes_field(3, _message((1, domain_key), (2, strings(name))),
                          label_field)

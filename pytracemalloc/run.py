@@ -29,6 +29,11 @@ options:
                       bytes, or with a suffix K, M or G: 512K), here and in
                       the children; the figures are estimates, marked ~
                       (default: exact mode)
+  --native            trace native memory too: the blocks that extension
+                      modules and their libraries take from libc (malloc,
+                      mmap...), in the "native" domain, here and in the
+                      children (default: only Python's allocators, the
+                      figures of stdlib tracemalloc)
   --snapshot-every S  also write a snapshot every S seconds (default: only
                       one at exit)
   -o, --output DIR    directory of the snapshot files (default: a new
@@ -50,6 +55,8 @@ with: python -m pytracemalloc -l DIR/*.snapshot
 # The environment that makes a child Python process record like its parent
 # (read by pytracemalloc._startup through pytracemalloc-startup.pth).
 ENV_NFRAME = "PYTRACEMALLOC"
+# _startup.NATIVE_ENV (importing _startup would start tracing)
+ENV_NATIVE = "PYTRACEMALLOC_NATIVE"
 ENV_DIR = "PYTRACEMALLOC_RUN_DIR"
 ENV_EVERY = "PYTRACEMALLOC_RUN_EVERY"
 # (and pytracemalloc._sample_bytes.ENV, the N of the sampled mode)
@@ -69,6 +76,7 @@ class UsageError(Exception):
 class Options:
     nframe = 1
     sample_bytes = None   # exact mode
+    native = False
     every = None
     output = None
     top = 10
@@ -175,6 +183,12 @@ def parse_args(argv):
             return options
         if not arg.startswith("-") or arg == "-":
             break
+        if arg == "--native":
+            options.native = True
+            i += 1
+            continue
+        if arg.startswith("--native="):
+            raise UsageError("--native takes no value")
         name, value, i = take_option(argv, i, with_value)
         if name == "--nframe":
             options.nframe = _int_option(name, value, 1, MAX_NFRAME)
@@ -555,12 +569,17 @@ def main(argv=None):
         os.environ.pop(ENV_SAMPLE_BYTES, None)
     else:
         os.environ[ENV_SAMPLE_BYTES] = str(options.sample_bytes)
+    os.environ[ENV_NATIVE] = "1" if options.native else "0"
     os.environ[ENV_DIR] = options.output
     os.environ[ENV_EVERY] = repr(options.every) if options.every else ""
-    sampled = ("" if options.sample_bytes is None
-               else " (sampled: one byte in %d)" % options.sample_bytes)
+    notes = []
+    if options.sample_bytes is not None:
+        notes.append("sampled: one byte in %d" % options.sample_bytes)
+    if options.native:
+        notes.append("native")
     sys.stderr.write("pytracemalloc: writing snapshots into %s%s\n"
-                     % (options.output, sampled))
+                     % (options.output,
+                        " (%s)" % ", ".join(notes) if notes else ""))
     if not _startup_hook_installed():
         sys.stderr.write("pytracemalloc: warning: pytracemalloc-startup.pth "
                          "is not installed in site-packages: children that "
@@ -575,7 +594,8 @@ def main(argv=None):
     recorder.is_main = True
     try:
         pytracemalloc.enable(options.nframe,
-                             sample_bytes=options.sample_bytes)
+                             sample_bytes=options.sample_bytes,
+                             native=options.native)
     except Exception as exc:
         sys.stderr.write("%s: error: cannot start tracing: %s\n"
                          % (PROG, exc))

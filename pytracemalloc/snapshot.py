@@ -35,6 +35,7 @@ import os
 import time as _time
 
 from pytracemalloc import snapshot_format
+from pytracemalloc.domains import NATIVE_DOMAIN, NUMPY_DOMAIN
 from pytracemalloc._engine import engine as _tracemalloc
 from pytracemalloc.fileio import SnapshotWriteError, write_atomically
 from pytracemalloc.snapshot_format import (
@@ -58,10 +59,9 @@ from pytracemalloc.stdlib_api import (
 
 __all__ = [
     "Snapshot", "SnapshotLoadError", "SnapshotWriteError", "take_snapshot",
-    "FORMAT_NAME", "FORMAT_VERSION", "NUMPY_DOMAIN",
+    "FORMAT_NAME", "FORMAT_VERSION", "NUMPY_DOMAIN", "NATIVE_DOMAIN",
 ]
 
-NUMPY_DOMAIN = 389047
 
 _UNKNOWN_FRAME = UNKNOWN_FRAME
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -257,7 +257,9 @@ class Snapshot:
     ``traceback_limit`` (frames per traceback when it was taken) and
     ``sample_bytes``: None for exact figures, else N, the mean number of
     bytes between two samples of the sampled mode that took it (sizes and
-    counts are then unbiased estimates, marked ``~`` when displayed).
+    counts are then unbiased estimates, marked ``~`` when displayed), and
+    ``native``: True when it was taken while native memory was traced
+    (``enable(native=True)``: its native blocks are in ``NATIVE_DOMAIN``).
 
     stdlib's ``Snapshot.traces`` (one entry per live block) does not exist
     here: the engine keeps per-site totals, not per-block traces.
@@ -276,7 +278,8 @@ class Snapshot:
 
     def __init__(self, sites=(), traceback_limit=1, *legacy, pid=None,
                  time=None, timestamp=None, process_memory=None,
-                 tracemalloc_memory=None, user_data=None, sample_bytes=None):
+                 tracemalloc_memory=None, user_data=None, sample_bytes=None,
+                 native=False):
         if isinstance(sites, dict):
             # 0.9.1: Snapshot(stats, timestamp, pid, process_memory,
             # user_data), positional or by name.
@@ -319,6 +322,10 @@ class Snapshot:
             raise ValueError("sample_bytes must be None or a positive int, "
                              "not %r" % (sample_bytes,))
         self.sample_bytes = sample_bytes
+        if not isinstance(native, bool):
+            raise TypeError("native must be a bool, not %s"
+                            % type(native).__name__)
+        self.native = native
         if stats is not None:
             self.stats = stats
 
@@ -333,13 +340,14 @@ class Snapshot:
                         process_memory=self.process_memory,
                         tracemalloc_memory=self.tracemalloc_memory,
                         user_data=self.user_data,
-                        sample_bytes=self.sample_bytes)
+                        sample_bytes=self.sample_bytes, native=self.native)
 
     def __repr__(self):
         sampled = ("" if self.sample_bytes is None
                    else " sample_bytes=%d" % self.sample_bytes)
-        return "<Snapshot pid=%s timestamp=%r sites=%d%s>" % (
-            self.pid, self.timestamp, len(self._sites), sampled)
+        native = " native" if self.native else ""
+        return "<Snapshot pid=%s timestamp=%r sites=%d%s%s>" % (
+            self.pid, self.timestamp, len(self._sites), sampled, native)
 
     # --- 0.9.1 API -------------------------------------------------------
 
@@ -374,7 +382,8 @@ class Snapshot:
         snapshot = cls((), limit, pid=os.getpid(), time=now,
                        timestamp=stamp, process_memory=_process_memory(),
                        tracemalloc_memory=own, user_data=user_data,
-                       sample_bytes=_tracemalloc.get_sample_bytes())
+                       sample_bytes=_tracemalloc.get_sample_bytes(),
+                       native=_tracemalloc.is_native_traced())
         snapshot._sites = sites  # the engine's tuples, already normalized
         return snapshot
 
@@ -666,6 +675,7 @@ def take_snapshot():
     snapshot = Snapshot(
         (), limit, pid=os.getpid(), time=now, timestamp=stamp,
         tracemalloc_memory=_tracemalloc.get_tracemalloc_memory(),
-        sample_bytes=_tracemalloc.get_sample_bytes())
+        sample_bytes=_tracemalloc.get_sample_bytes(),
+        native=_tracemalloc.is_native_traced())
     snapshot._sites = sites  # the engine's tuples, already normalized
     return snapshot

@@ -21,7 +21,10 @@ FORMAT_NAME = "pytracemalloc-snapshot"
 # oldest version that holds it: 1 with domain 0 only, exact figures and no
 # names, which older readers read; a sampled one is version 3 at least,
 # which an older reader refuses rather than show its estimates as exact
-# figures; one with names is version 4.
+# figures; one with names is version 4.  "native": true (a snapshot taken
+# while native memory was traced, whose lack of native blocks then means
+# none were live, not "not looked at") is a field added within a version:
+# an older reader that ignores it misreads nothing.
 FORMAT_VERSION = 4
 SAMPLED_FORMAT_VERSION = 3
 FUNCTIONS_FORMAT_VERSION = 4
@@ -105,6 +108,8 @@ def encode(snapshot):
     }
     if version >= SAMPLED_FORMAT_VERSION:
         document["sample_bytes"] = snapshot.sample_bytes
+    if snapshot.native:
+        document["native"] = True
     text = json.dumps(document, separators=(",", ":"), allow_nan=False)
     return gzip.compress(text.encode("ascii"), compresslevel=9, mtime=0)
 
@@ -154,7 +159,7 @@ def _from_json(make, data):
 def _from_v1(make, doc, version=1):
     """Versions 1, 2 (whose site rows hold the domain after the
     count), 3 (2 and "sample_bytes") and 4 (3 and the function of each
-    frame)."""
+    frame); any of them may say "native"."""
     pid = _field(doc, "pid", _is_int)
     when = _field(doc, "time", _is_finite_number)
     timestamp = _field(doc, "timestamp", _is_str)
@@ -165,6 +170,9 @@ def _from_v1(make, doc, version=1):
     sample_bytes = None
     if version >= SAMPLED_FORMAT_VERSION:
         sample_bytes = _field(doc, "sample_bytes", _is_optional_positive)
+    native = doc.get("native", False)
+    if not _is_bool(native):
+        raise Invalid("invalid field 'native': %r" % (native,))
     filenames = _field(doc, "filenames", _is_list)
     for name in filenames:
         if not isinstance(name, str):
@@ -217,7 +225,7 @@ def _from_v1(make, doc, version=1):
     snapshot = make((), limit, pid=pid, time=float(when),
                    timestamp=timestamp, process_memory=process_memory,
                    tracemalloc_memory=own_memory, user_data=user_data,
-                   sample_bytes=sample_bytes)
+                   sample_bytes=sample_bytes, native=native)
     snapshot._sites = sites  # already normalized: tuples, never empty
     return snapshot
 
@@ -334,6 +342,10 @@ def _is_finite_number(value):
 
 def _is_str(value):
     return isinstance(value, str)
+
+
+def _is_bool(value):
+    return isinstance(value, bool)
 
 
 def _is_list(value):

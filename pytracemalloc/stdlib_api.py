@@ -431,23 +431,28 @@ class _ModeKept:
 _MODE_KEPT = _ModeKept()
 
 
-def start(nframe=1, *, sample_bytes=_MODE_KEPT):
+def start(nframe=1, *, sample_bytes=_MODE_KEPT, native=_MODE_KEPT):
     """Start tracing with tracebacks of at most ``nframe`` frames
     (1..MAX_NFRAME, else ValueError).  Same switch as ``enable()``:
     ``sample_bytes=N`` traces in sampled mode (one byte in N on average,
     every figure an unbiased estimate), None exactly; not given, exact
     mode when starting and the running mode while tracing.  Asking for
-    another mode while tracing is a RuntimeError: disable() first."""
+    another mode while tracing is a RuntimeError: disable() first.
+    ``native=True`` traces native memory too (the blocks extensions and
+    their libraries take from libc, in ``NATIVE_DOMAIN``); not given, off
+    when starting and unchanged while tracing."""
     if isinstance(nframe, bool) or not isinstance(nframe, int):
         raise TypeError("nframe must be an int, not %s"
                         % type(nframe).__name__)
     if not 1 <= nframe <= _tracemalloc.MAX_NFRAME:
         raise ValueError("the number of frames must be in range [1; %d]"
                          % _tracemalloc.MAX_NFRAME)
-    if sample_bytes is _MODE_KEPT:
-        _tracemalloc.enable(nframe)
-    else:
-        _tracemalloc.enable(nframe, sample_bytes=sample_bytes)
+    options = {}
+    if sample_bytes is not _MODE_KEPT:
+        options["sample_bytes"] = sample_bytes
+    if native is not _MODE_KEPT:
+        options["native"] = native
+    _tracemalloc.enable(nframe, **options)
 
 
 def stop():

@@ -555,6 +555,67 @@ uncached_frame_id(compat_frame *frame)
                            compat_frame_lasti(frame));
 }
 
+/* The uncached path's memo (the raw lock, as raw_frame_buffer): frame ids
+   by code object and instruction.  A thread that allocates without the
+   GIL (a C library working between Py_BEGIN/END_ALLOW_THREADS, with native
+   tracing) would otherwise encode the filename and decode the line table
+   at every allocation.  No code object can be asked here to tell us it
+   died, so an entry also holds the code's filename and name objects and
+   first line: a different function born at a dead one's address misses
+   (the same function compiled again from the same source, at the same
+   address, has the same lines).  Stale after sites_reset: the
+   generation. */
+typedef struct {
+    const PyCodeObject *code;
+    const PyObject *filename;
+    const PyObject *qualname;
+    int firstlineno;
+    int lasti;
+    unsigned long generation;
+    uint32_t id;
+    uint32_t single_site; /* the traceback of this frame alone; 0: not yet */
+} uncached_memo_entry;
+
+#define UNCACHED_MEMO_SIZE 256
+static uncached_memo_entry uncached_memo[UNCACHED_MEMO_SIZE];
+
+static uncached_memo_entry *
+uncached_memo_of(compat_frame *frame)
+{
+    PyCodeObject *code = compat_frame_code(frame);
+    int lasti = compat_frame_lasti(frame);
+    uncached_memo_entry *entry =
+        &uncached_memo[(((uintptr_t)code >> 4) ^ (uintptr_t)lasti * 31u) &
+                       (UNCACHED_MEMO_SIZE - 1)];
+    const PyObject *qualname = compat_code_qualname(code);
+    if (entry->code == code && entry->lasti == lasti &&
+        entry->generation == sites_generation && entry->id != 0 &&
+        entry->filename == code->co_filename && entry->qualname == qualname &&
+        entry->firstlineno == code->co_firstlineno) {
+        return entry;
+    }
+    uint32_t id = uncached_frame_id(frame);
+    if (id == 0) {
+        return NULL;
+    }
+    *entry = (uncached_memo_entry){code,
+                                   code->co_filename,
+                                   qualname,
+                                   code->co_firstlineno,
+                                   lasti,
+                                   sites_generation,
+                                   id,
+                                   0};
+    return entry;
+}
+
+static uint32_t
+memoized_frame_id(compat_frame *frame)
+{
+    uncached_memo_entry *entry = uncached_memo_of(frame);
+    return entry != NULL ? entry->id : 0;
+}
+
 /* Frame id of a frame through its code's cache (nframe > 1 mode); *cached
    tells whether the code carries a cache (only then may the id be
    memoized: see frames_memo).  Out of line: the walk's memo usually
@@ -720,11 +781,21 @@ frames_capture_site(PyThreadState *tstate, int use_caches)
         return limit == 1 ? single_frame_site(frame)
                           : capture_with_caches(frame, (uint32_t)limit);
     }
+    if (limit == 1) {
+        uncached_memo_entry *entry = uncached_memo_of(frame);
+        if (entry == NULL) {
+            return 0;
+        }
+        if (entry->single_site == 0) {
+            entry->single_site = intern_single_frame_site(entry->id);
+        }
+        return entry->single_site;
+    }
     uint32_t *buffer = raw_frame_buffer;
     uint32_t nframe = 0;
     for (; frame != NULL && nframe < (uint32_t)limit;
          frame = compat_previous_frame(frame)) {
-        uint32_t id = uncached_frame_id(frame);
+        uint32_t id = memoized_frame_id(frame);
         if (id == 0) {
             return 0;
         }

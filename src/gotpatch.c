@@ -1,5 +1,7 @@
 #include "hooks.h" /* first: Python.h sets the C library's feature macros */
 #include "gotpatch.h"
+#include "native.h"
+#include "u64map.h"
 
 #include <errno.h>
 
@@ -7,6 +9,8 @@
 
 #include <dlfcn.h>
 #include <elf.h>
+#include <gnu/libc-version.h>
+#include <sys/auxv.h>
 #include <glib.h>
 #include <link.h>
 #include <pthread.h>
@@ -58,34 +62,104 @@ seen_dlopen(const char *file, int mode)
     return handle;
 }
 
-/* ---- the scan ----------------------------------------------------------- */
-
-enum { TARGET_TRACK, TARGET_UNTRACK, TARGET_DLOPEN, N_TARGETS };
-static const char *const target_names[N_TARGETS] = {
-    "PyTraceMalloc_Track", "PyTraceMalloc_Untrack", "dlopen"};
-
+/* dlopen finds a bare name on the run path of its caller's object, and
+   our wrapper is the caller now: look on the original caller's search
+   path (what dlinfo reports for it) first, then as dlopen would from
+   here (LD_LIBRARY_PATH, the cache, the system directories). */
 static void *
-target_replacement(int target)
+open_as_caller(const void *caller, const char *file, int mode)
 {
-    switch (target) {
-    case TARGET_TRACK:
-        return (void *)seen_track;
-    case TARGET_UNTRACK:
-        return (void *)seen_untrack;
-    default:
-        return (void *)seen_dlopen;
+    void *loaded = dlopen(file, (mode & ~RTLD_NOW) | RTLD_LAZY | RTLD_NOLOAD);
+    if (loaded != NULL) {
+        /* Already there under that name: dlopen takes it whatever the
+           search path. */
+        dlclose(loaded);
+        return NULL;
     }
+    Dl_info where;
+    if (dladdr(caller, &where) == 0 || where.dli_fname == NULL) {
+        return NULL;
+    }
+    void *self = dlopen(where.dli_fname[0] ? where.dli_fname : NULL,
+                        RTLD_LAZY | RTLD_NOLOAD);
+    if (self == NULL) {
+        return NULL;
+    }
+    void *handle = NULL;
+    Dl_serinfo size;
+    Dl_serinfo *paths = NULL;
+    if (dlinfo(self, RTLD_DI_SERINFOSIZE, &size) == 0 &&
+        (paths = malloc(size.dls_size)) != NULL) {
+        memcpy(paths, &size, sizeof(size));
+        if (dlinfo(self, RTLD_DI_SERINFO, paths) == 0) {
+            char path[4096];
+            for (unsigned i = 0; i < paths->dls_cnt && handle == NULL; i++) {
+                int n = snprintf(path, sizeof(path), "%s/%s",
+                                 paths->dls_serpath[i].dls_name, file);
+                if (n > 0 && (size_t)n < sizeof(path) &&
+                    access(path, F_OK) == 0) {
+                    handle = dlopen(path, mode);
+                }
+            }
+        }
+    }
+    free(paths);
+    dlclose(self);
+    return handle;
 }
 
-/* Guards the scans and the counters below; scans run from enable() and
-   from any thread's dlopen. */
+/* dlopen of every object but the interpreter, while native tracing is on:
+   the libraries an extension or ctypes loads are patched as they load. */
+static void *
+native_dlopen(const char *file, int mode)
+{
+    void *handle = NULL;
+    if (file != NULL && strchr(file, '/') == NULL) {
+        int saved_errno = errno;
+        handle = open_as_caller(__builtin_return_address(0), file, mode);
+        errno = saved_errno;
+    }
+    if (handle == NULL) {
+        handle = dlopen(file, mode);
+    }
+    if (handle != NULL) {
+        rescan_if_loaded();
+    }
+    return handle;
+}
+
+/* ---- the scan ----------------------------------------------------------- */
+
+/* What one object gets: the reporters' pair, the interpreter's dlopen, or
+   (native tracing on) the allocation functions and dlopen. */
+typedef struct {
+    const char *name;
+    void *replacement;
+} target;
+
+enum { MAX_TARGETS = 32 };
+
+static const target report_targets[] = {
+    {"PyTraceMalloc_Track", (void *)seen_track},
+    {"PyTraceMalloc_Untrack", (void *)seen_untrack}};
+static const target interpreter_targets[] = {{"dlopen", (void *)seen_dlopen}};
+
+/* Guards the scans, the counters below and saved_slots; scans run from
+   enable() and from any thread's dlopen. */
 static GMutex scan_lock;
 static unsigned long long scanned_adds;
 static unsigned long long scanned_subs;
 static size_t scanned_objects;
+static int native_patching; /* scan_lock */
+/* GOT slot address -> its value before a native wrapper went in, put back
+   by gotpatch_set_native(0).  scan_lock. */
+static u64map saved_slots;
+static int saved_slots_ready;
+
+enum { LIST_ONLY, PATCH, RESTORE };
 
 typedef struct {
-    int list_only;       /* gotpatch_names: find, do not patch */
+    int mode;
     size_t skip;         /* objects already scanned (none unloaded since) */
     size_t index;        /* objects seen so far in this walk */
     int reporters;       /* objects whose Track/Untrack calls reach us */
@@ -136,10 +210,46 @@ write_slot(void **slot, void *value, uintptr_t relro_start,
     return 0;
 }
 
-/* Patch (or, list_only, look at) the GOT slots of one object that refer
-   to an undefined symbol among `wanted`; returns the targets hooked. */
+/* One GOT slot of `wanted`: patch it (PATCH), look at it (LIST_ONLY) or
+   put back what a native wrapper replaced (RESTORE).  Whether it is ours
+   after that.  scan_lock held. */
 static int
-scan_object(const struct dl_phdr_info *info, const int *wanted, int list_only)
+visit_slot(void **slot, const target *wanted, int mode, int save,
+           uintptr_t relro_start, uintptr_t relro_end)
+{
+    void *now = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (mode == RESTORE) {
+        if (now != wanted->replacement) {
+            return 0; /* another tool's since: its to put back */
+        }
+        uint64_t original = 0;
+        if (!u64map_pop(&saved_slots, (uintptr_t)slot, &original)) {
+            original = (uintptr_t)dlsym(RTLD_DEFAULT, wanted->name);
+        }
+        if (original != 0) {
+            write_slot(slot, (void *)(uintptr_t)original, relro_start,
+                       relro_end);
+        }
+        return 0;
+    }
+    if (now == wanted->replacement) {
+        return 1;
+    }
+    if (mode == LIST_ONLY) {
+        return 0;
+    }
+    if (save && u64map_put(&saved_slots, (uintptr_t)slot, (uintptr_t)now) < 0) {
+        return 0; /* what to put back could not be kept: leave it */
+    }
+    return write_slot(slot, wanted->replacement, relro_start, relro_end) == 0;
+}
+
+/* Visit the GOT slots of one object that refer to an undefined symbol
+   among `wanted` (the first `n_kept` patched for good, the others saved
+   for RESTORE); returns the bit set of the targets that are ours. */
+static uint64_t
+scan_object(const struct dl_phdr_info *info, const target *wanted,
+            size_t n_wanted, size_t n_kept, int mode)
 {
     const ElfW(Dyn) *dynamic = NULL;
     uintptr_t relro_start = 0, relro_end = 0;
@@ -193,7 +303,7 @@ scan_object(const struct dl_phdr_info *info, const int *wanted, int list_only)
     if (symtab == NULL || strtab == NULL) {
         return 0;
     }
-    int hooked = 0;
+    uint64_t hooked = 0;
     for (int t = 0; t < 2; t++) {
         size_t n = tables[t] == NULL ? 0 : sizes[t] / sizeof(ElfW(Rela));
         for (size_t i = 0; i < n; i++) {
@@ -207,16 +317,14 @@ scan_object(const struct dl_phdr_info *info, const int *wanted, int list_only)
                 continue; /* the object's own definition: not an import */
             }
             const char *name = strtab + sym->st_name;
-            for (int target = 0; target < N_TARGETS; target++) {
-                if (!wanted[target] || strcmp(name, target_names[target])) {
+            for (size_t k = 0; k < n_wanted; k++) {
+                if (strcmp(name, wanted[k].name) != 0) {
                     continue;
                 }
                 void **slot = (void **)(info->dlpi_addr + rela->r_offset);
-                void *ours = target_replacement(target);
-                if (__atomic_load_n(slot, __ATOMIC_ACQUIRE) == ours ||
-                    (!list_only &&
-                     write_slot(slot, ours, relro_start, relro_end) == 0)) {
-                    hooked |= 1 << target;
+                if (visit_slot(slot, &wanted[k], mode, k >= n_kept,
+                               relro_start, relro_end)) {
+                    hooked |= (uint64_t)1 << k;
                 }
             }
         }
@@ -238,6 +346,22 @@ is_cpython_test_module(const char *path)
     return strncmp(base, "_test", 5) == 0;
 }
 
+/* Objects whose allocations are not native blocks: the C library and the
+   loader (whose own calls are internal, and which the wrappers call), the
+   vDSO, and an allocator preloaded in libc's place (its mmap calls are its
+   heap, not blocks). */
+static int
+is_system_object(const struct dl_phdr_info *info)
+{
+    const char *name = info->dlpi_name != NULL ? info->dlpi_name : "";
+    return object_contains(info, (uintptr_t)gnu_get_libc_version) ||
+           object_contains(info, (uintptr_t)malloc) ||
+           object_contains(info, (uintptr_t)dlopen) ||
+           (info->dlpi_addr != 0 && info->dlpi_addr == getauxval(AT_BASE)) ||
+           strstr(name, "linux-vdso") != NULL ||
+           strstr(name, "linux-gate") != NULL;
+}
+
 static int
 visit_object(struct dl_phdr_info *info, size_t info_size, void *data)
 {
@@ -252,15 +376,39 @@ visit_object(struct dl_phdr_info *info, size_t info_size, void *data)
         is_cpython_test_module(info->dlpi_name)) {
         return 0;
     }
-    int wanted[N_TARGETS] = {1, 1, 0};
+    target wanted[MAX_TARGETS];
+    size_t n = 0, n_kept;
     if (object_contains(info, (uintptr_t)PyTraceMalloc_Track)) {
         /* The interpreter itself: its dlopen loads the extension modules.
-           Only there, since dlopen searches the caller's run path. */
-        wanted[TARGET_TRACK] = wanted[TARGET_UNTRACK] = 0;
-        wanted[TARGET_DLOPEN] = 1;
+           Only there, since dlopen searches the caller's run path.  Its
+           own allocations through libc are not native blocks: those of
+           PyMem_RawMalloc are traced in their domain already. */
+        wanted[n++] = interpreter_targets[0];
+        n_kept = n;
     }
-    int hooked = scan_object(info, wanted, state->list_only);
-    if (hooked & ((1 << TARGET_TRACK) | (1 << TARGET_UNTRACK))) {
+    else {
+        wanted[n++] = report_targets[0];
+        wanted[n++] = report_targets[1];
+        n_kept = n;
+        /* RESTORE walks the native targets whatever native_patching says:
+           it is off by then. */
+        if ((native_patching || state->mode == RESTORE) &&
+            !is_system_object(info)) {
+            for (size_t i = 0; i < native_n_targets && n + 1 < MAX_TARGETS;
+                 i++) {
+                wanted[n].name = native_targets[i].name;
+                wanted[n++].replacement = native_targets[i].replacement;
+            }
+            wanted[n].name = "dlopen";
+            wanted[n++].replacement = (void *)native_dlopen;
+        }
+    }
+    if (state->mode == RESTORE) {
+        scan_object(info, wanted + n_kept, n - n_kept, 0, RESTORE);
+        return 0;
+    }
+    uint64_t hooked = scan_object(info, wanted, n, n_kept, state->mode);
+    if (n_kept == 2 && (hooked & 3) != 0) {
         state->reporters++;
         const char *name = info->dlpi_name ? info->dlpi_name : "";
         size_t length = strlen(name) + 1;
@@ -278,6 +426,7 @@ static int
 scan(size_t skip)
 {
     scan_state state = {0};
+    state.mode = PATCH;
     state.skip = skip;
     dl_iterate_phdr(visit_object, &state);
     scanned_adds = state.adds;
@@ -348,11 +497,42 @@ gotpatch_install(void)
     return reporters;
 }
 
+int
+gotpatch_set_native(int on)
+{
+    g_mutex_lock(&scan_lock);
+    if (!saved_slots_ready) {
+        if (u64map_init(&saved_slots, 64) < 0) {
+            g_mutex_unlock(&scan_lock);
+            return -1;
+        }
+        saved_slots_ready = 1;
+    }
+    if (on) {
+        /* Recording first: a block a wrapper takes is recorded from its
+           first call. */
+        native_set_enabled(1);
+        native_patching = 1;
+        scan(0);
+    }
+    else if (native_patching) {
+        /* Passing through first, then the entries go back. */
+        native_patching = 0;
+        native_set_enabled(0);
+        scan_state state = {0};
+        state.mode = RESTORE;
+        dl_iterate_phdr(visit_object, &state);
+        u64map_reset(&saved_slots, 64);
+    }
+    g_mutex_unlock(&scan_lock);
+    return 0;
+}
+
 size_t
 gotpatch_names(char *names, size_t capacity)
 {
     scan_state state = {0};
-    state.list_only = 1;
+    state.mode = LIST_ONLY;
     state.names = names;
     state.capacity = capacity;
     g_mutex_lock(&scan_lock);
@@ -373,6 +553,12 @@ int
 gotpatch_install(void)
 {
     return 0;
+}
+
+int
+gotpatch_set_native(int on)
+{
+    return on ? -1 : 0;
 }
 
 size_t

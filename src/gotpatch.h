@@ -13,6 +13,8 @@
  *   numpy skips the Track of a realloc when Untrack says -2.
  * - Patches stay for the life of the process: while not tracing a wrapper
  *   costs one extra call and one atomic load.
+ * - The allocation entries of native tracing (gotpatch_set_native) are
+ *   the exception: they go back when it stops.
  * - Supported on ELF x86-64 and AArch64 (glibc's dl_iterate_phdr);
  *   elsewhere gotpatch_install() does nothing and gotpatch_supported() is
  *   0.  No memory from the Python allocators; no exception.
@@ -25,6 +27,14 @@
 int gotpatch_supported(void);
 /* Returns the number of objects whose reports we see, -1 on failure. */
 int gotpatch_install(void);
+/* Native tracing (native.h) on: point the allocation functions and dlopen
+   of every loaded object but the interpreter, libc, the loader, the vDSO
+   and us at native.c's wrappers, and of every object loaded later (their
+   dlopen is wrapped too, searching the caller's run path as dlopen would).
+   Off: the wrappers pass through, and every entry still pointing at one
+   gets back the value it had.  GIL held; 0, or -1 (unsupported here, or
+   out of memory). */
+int gotpatch_set_native(int on);
 /* Copy into `names` (NUL-separated, at most `capacity` bytes) the paths of
    the objects whose reports we see; returns the bytes needed. */
 size_t gotpatch_names(char *names, size_t capacity);

@@ -1137,8 +1137,40 @@ hooks_ext_table(void)
     return &ext_table;
 }
 
-int
-hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size)
+/* Record (or move) the block at ptr in `domain` on the calling thread's
+   traceback: 1 recorded, 0 sampled out (a trace of the block forgotten),
+   -1 out of memory (counted untraced), -2 not tracing. */
+/* table_lock held: the site of the same traceback in `domain`.  A memo,
+   since native blocks come in runs from the same lines: the sites lock
+   and a hash probe otherwise, at every block.  Stale after sites_reset
+   (its callers hold table_lock): the generation. */
+typedef struct {
+    uint32_t site, domain, in_domain;
+    unsigned long generation;
+} domain_memo_entry;
+
+static domain_memo_entry domain_memo[64]; /* table_lock */
+
+static uint32_t
+site_in_domain(uint32_t site, unsigned int domain)
+{
+    domain_memo_entry *entry =
+        &domain_memo[(site ^ (domain * 0x9E3779B1u)) % G_N_ELEMENTS(domain_memo)];
+    if (entry->site == site && entry->domain == domain &&
+        entry->generation == sites_generation && entry->in_domain != 0) {
+        return entry->in_domain;
+    }
+    sites_lock();
+    uint32_t in_domain = sites_with_domain(site, domain);
+    sites_unlock();
+    if (in_domain != 0) {
+        *entry = (domain_memo_entry){site, domain, in_domain, sites_generation};
+    }
+    return in_domain;
+}
+
+static int
+record_reported(unsigned int domain, uintptr_t ptr, size_t size)
 {
     if (!is_tracing()) {
         return -2;
@@ -1148,9 +1180,12 @@ hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size)
            sampled like any other).  A block reported again, resized, is
            forgotten: its old size would stay otherwise. */
         if (!surely_untraced((void *)ptr)) {
+            int nested = in_tracer;
+            in_tracer = 1;
             g_mutex_lock(&table_lock);
             traces_remove(&ext_table, ptr, NULL, NULL);
             g_mutex_unlock(&table_lock);
+            in_tracer = nested;
         }
         return 0;
     }
@@ -1174,11 +1209,9 @@ hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size)
             site = frames_capture_site(tstate, 0);
         }
         if (site != 0 && domain != 0) {
-            sites_lock();
-            site = sites_with_domain(site, domain);
-            sites_unlock();
+            site = site_in_domain(site, domain);
         }
-        status = 0;
+        status = 1;
         if (site == 0 || traces_add(&ext_table, ptr, size, site) < 0) {
             count_untraced();
             status = -1;
@@ -1187,6 +1220,93 @@ hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size)
     g_mutex_unlock(&table_lock);
     in_tracer = nested;
     return status;
+}
+
+int
+hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size)
+{
+    int status = record_reported(domain, ptr, size);
+    return status > 0 ? 0 : status;
+}
+
+int
+hooks_native_record(unsigned int domain, uintptr_t ptr, size_t size)
+{
+    /* Inside the tracer (a library it calls allocating) the table lock may
+       be held by this very thread. */
+    if (in_tracer) {
+        return 0;
+    }
+    return record_reported(domain, ptr, size) > 0;
+}
+
+int
+hooks_native_take(unsigned int domain, uintptr_t ptr, hooks_taken *taken)
+{
+    if (in_tracer || !is_tracing() || surely_untraced((void *)ptr)) {
+        return 0;
+    }
+    in_tracer = 1;
+    int found = 0;
+    g_mutex_lock(&table_lock);
+    if (traces_lookup(&ext_table, ptr, &taken->size, &taken->site) &&
+        taken->site != TRACES_PARKED_SITE &&
+        site_get(taken->site)->domain == domain) {
+        found = traces_remove(&ext_table, ptr, NULL, NULL);
+        taken->epoch = reset_epoch;
+    }
+    g_mutex_unlock(&table_lock);
+    in_tracer = 0;
+    return found;
+}
+
+int
+hooks_native_put(uintptr_t ptr, size_t size, const hooks_taken *taken)
+{
+    if (in_tracer || !is_tracing()) {
+        return 0;
+    }
+    in_tracer = 1;
+    int status = 0;
+    g_mutex_lock(&table_lock);
+    /* After a reset (clear_traces, disable) the site id names nothing. */
+    if (is_tracing() && taken->epoch == reset_epoch) {
+        status = traces_add(&ext_table, ptr, size, taken->site) == 0;
+        if (!status) {
+            count_untraced();
+        }
+    }
+    g_mutex_unlock(&table_lock);
+    in_tracer = 0;
+    return status;
+}
+
+void
+hooks_forget_domain(unsigned int domain)
+{
+    if (!is_tracing()) {
+        return;
+    }
+    in_tracer = 1;
+    g_mutex_lock(&table_lock);
+    /* A removal may shift entries back over the slot being read: walk
+       again until a walk finds nothing. */
+    for (int removed = 1; removed;) {
+        removed = 0;
+        u64map *blocks = &ext_table.blocks;
+        for (size_t i = 0; blocks->slots != NULL && i <= blocks->mask; i++) {
+            u64map_slot *slot = &blocks->slots[i];
+            uint32_t site = (uint32_t)slot->value;
+            if (slot->key != 0 && slot->value != 0 &&
+                site != TRACES_PARKED_SITE &&
+                site_get(site)->domain == domain) {
+                removed |= traces_remove(&ext_table, (uintptr_t)slot->key,
+                                         NULL, NULL);
+            }
+        }
+    }
+    g_mutex_unlock(&table_lock);
+    in_tracer = 0;
 }
 
 int

@@ -134,4 +134,28 @@ trace_table *hooks_ext_table(void);
 int hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size);
 int hooks_untrack_block(unsigned int domain, uintptr_t ptr);
 
+/* Native blocks (native.h), in the same table as the reported ones: any
+   thread, with or without a GIL.  Each does nothing (returns 0) while not
+   tracing or when called inside the tracer (a library it uses allocating:
+   the table lock may be this thread's).
+   - hooks_native_record: record the block at ptr in `domain` on the
+     calling thread's traceback; 1 when recorded, 0 when not (sampled out,
+     or out of memory: then counted untraced).
+   - hooks_native_take: forget the block of `domain` at ptr; 1, with what
+     hooks_native_put needs in *taken, when it was traced.
+   - hooks_native_put: record a block again on the site of a taken one (a
+     failed realloc, what a partial munmap leaves); 1 when recorded, 0 when
+     a reset came between (the site is gone with it). */
+typedef struct {
+    size_t size;
+    uint32_t site;
+    unsigned long epoch;
+} hooks_taken;
+int hooks_native_record(unsigned int domain, uintptr_t ptr, size_t size);
+int hooks_native_take(unsigned int domain, uintptr_t ptr, hooks_taken *taken);
+int hooks_native_put(uintptr_t ptr, size_t size, const hooks_taken *taken);
+/* Main GIL held: forget every reported block of `domain` (native tracing
+   turned off while tracing goes on: their frees would not be seen). */
+void hooks_forget_domain(unsigned int domain);
+
 #endif

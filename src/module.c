@@ -21,6 +21,7 @@
 #include "frames.h"
 #include "freelists.h"
 #include "gotpatch.h"
+#include "native.h"
 #include "hooks.h"
 #include "pytracemalloc_capi.h"
 #include "rawmem.h"
@@ -121,15 +122,58 @@ sample_bytes_object(size_t mean_bytes)
     return PyLong_FromSize_t(mean_bytes);
 }
 
+/* Native tracing on or off while tracing; off again at disable().  Asked
+   for again while on (`again`), the entries are patched anew: another tool
+   that patches them too (memray) hands them back to libc, not to us, when
+   it stops. */
+static int
+set_native(int on, int again)
+{
+    if (on == native_is_enabled() && !(on && again)) {
+        return 0;
+    }
+    if (gotpatch_set_native(on) < 0) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (!on) {
+        /* Their frees go unseen from now on. */
+        hooks_forget_domain(NATIVE_DOMAIN);
+    }
+    return 0;
+}
+
+static PyObject *
+tm_is_native_traced(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
+{
+    return PyBool_FromLong(hooks_is_enabled() && native_is_enabled());
+}
+
 static PyObject *
 tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
 {
-    static char *keywords[] = {"nframe", "sample_bytes", NULL};
+    static char *keywords[] = {"nframe", "sample_bytes", "native", NULL};
     int nframe = 0;
     PyObject *sample = NULL; /* not given: keep the mode while tracing */
+    PyObject *native = NULL; /* not given: keep it while tracing, else off */
     size_t mean_bytes;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i$O:enable", keywords,
-                                     &nframe, &sample)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|i$OO:enable", keywords,
+                                     &nframe, &sample, &native)) {
+        return NULL;
+    }
+    int want_native = native_is_enabled();
+    if (native != NULL) {
+        if (!PyBool_Check(native)) {
+            PyErr_Format(PyExc_TypeError, "native must be a bool, not %s",
+                         Py_TYPE(native)->tp_name);
+            return NULL;
+        }
+        want_native = native == Py_True;
+    }
+    if (want_native && !gotpatch_supported()) {
+        PyErr_SetString(PyExc_ValueError,
+                        "native=True needs an ELF system with dl_iterate_phdr "
+                        "(Linux x86-64 or AArch64): not this one");
         return NULL;
     }
     if (sample == NULL && hooks_is_enabled()) {
@@ -181,6 +225,9 @@ tm_enable(PyObject *Py_UNUSED(module), PyObject *args, PyObject *kwargs)
     /* See the blocks that extensions report to tracemalloc (numpy's
        array data), from the modules loaded now and those loaded later. */
     gotpatch_install();
+    if (set_native(want_native, native == Py_True) < 0) {
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -252,6 +299,7 @@ static PyObject *
 tm_disable(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(args))
 {
     freelists_stop();
+    set_native(0, 0); /* cannot fail when turning off */
     hooks_disable();
     Py_RETURN_NONE;
 }
@@ -1753,13 +1801,16 @@ tm_test_fail_after(PyObject *Py_UNUSED(module), PyObject *arg)
 static PyMethodDef module_methods[] = {
     {"enable", (PyCFunction)(void (*)(void))tm_enable,
      METH_VARARGS | METH_KEYWORDS,
-     "enable(nframe=1, *, sample_bytes=None)\n--\n\nStart tracing, keeping "
-     "up to nframe frames a traceback; while tracing, set the depth for new "
-     "allocations (without an argument, keep it).  sample_bytes=N samples "
-     "one allocated byte in N on average (Poisson sampling by bytes) and "
-     "makes every figure an unbiased estimate; None traces every block "
-     "exactly; not given while tracing, the mode stays.  Switching modes "
-     "needs disable() first."},
+     "enable(nframe=1, *, sample_bytes=None, native=False)\n--\n\nStart "
+     "tracing, keeping up to nframe frames a traceback; while tracing, set "
+     "the depth for new allocations (without an argument, keep it).  "
+     "sample_bytes=N samples one allocated byte in N on average (Poisson "
+     "sampling by bytes) and makes every figure an unbiased estimate; None "
+     "traces every block exactly; not given while tracing, the mode stays.  "
+     "Switching modes needs disable() first.  native=True also traces the "
+     "blocks extension modules and their libraries take from libc (malloc, "
+     "mmap...), in NATIVE_DOMAIN; False forgets them; not given while "
+     "tracing, it stays (ValueError where GOT patching is unsupported)."},
     {"get_sample_bytes", tm_get_sample_bytes, METH_NOARGS,
      "N, the mean number of bytes between two samples, while tracing in "
      "sampled mode; None in exact mode or when not tracing."},
@@ -1770,6 +1821,9 @@ static PyMethodDef module_methods[] = {
     {"disable", tm_disable, METH_NOARGS,
      "Stop tracing, forget every trace and stop the timer."},
     {"is_enabled", tm_is_enabled, METH_NOARGS, "True while tracing."},
+    {"is_native_traced", tm_is_native_traced, METH_NOARGS,
+     "True while tracing with native=True (blocks taken from libc by "
+     "extensions and their libraries, in NATIVE_DOMAIN)."},
     {"get_traceback_limit", tm_get_traceback_limit, METH_NOARGS,
      "Maximum number of frames stored in a traceback."},
     {"clear_traces", tm_clear_traces, METH_NOARGS,
@@ -1887,7 +1941,7 @@ PyInit__tracemalloc(void)
                             "first (it traces every interpreter from there)");
             return NULL;
         }
-        if (hooks_init() < 0 || freelists_init() < 0) {
+        if (hooks_init() < 0 || freelists_init() < 0 || native_init() < 0) {
             PyErr_SetString(PyExc_ImportError,
                             "pytracemalloc: cannot initialize the tracer");
             return NULL;
@@ -1916,6 +1970,7 @@ PyInit__tracemalloc(void)
     if (PyModule_AddIntConstant(module, "MAX_NFRAME", FRAMES_MAX_NFRAME) < 0 ||
         PyModule_AddIntConstant(module, "NUMPY_DOMAIN",
                                 PYTRACEMALLOC_NUMPY_DOMAIN) < 0 ||
+        PyModule_AddIntConstant(module, "NATIVE_DOMAIN", NATIVE_DOMAIN) < 0 ||
         PyModule_AddIntConstant(module, "GOT_PATCHING",
                                 gotpatch_supported()) < 0 ||
         PyModule_AddIntConstant(module, "DOMAIN_RAW", PYMEM_DOMAIN_RAW) < 0 ||

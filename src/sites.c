@@ -10,6 +10,7 @@
    creation; see sites.h for the counters. */
 tm_site *sites_chunks[SITES_MAX_CHUNKS];
 static uint32_t site_limit = 1; /* sites_mutex */
+unsigned long sites_generation; /* written under the raw and sites locks */
 static u64map site_by_hash;     /* sites_mutex: hash -> first id */
 /* sites_mutex: site id << 32 | domain -> the site of the same traceback in
    that domain */
@@ -351,4 +352,5 @@ sites_reset(void)
     u64map_reset(&site_in_domain, 64);
     u64map_reset(&frame_by_key, 1024);
     u64map_reset(&filename_by_hash, 256);
+    sites_generation++;
 }

@@ -102,4 +102,8 @@ site_get(uint32_t site_id)
 }
 
 void sites_reset(void);
+/* Incremented by every sites_reset(): an id remembered with the
+   generation it was read in is valid while the generation is the same
+   (read it under the raw lock, which sites_reset's callers hold). */
+extern unsigned long sites_generation;
 #endif

@@ -146,6 +146,50 @@ def test_attach_for_a_duration_then_detach(tmp_path, target, method):
     assert err == ""
 
 
+# Leaks native memory (malloc in a C extension) at line 4.
+NATIVE_TARGET = textwrap.dedent("""\
+    import os, sys, time
+    import native_blocks
+    def leak():
+        return native_blocks.alloc("malloc", 10000)  # leaking line
+    kept = []
+    print("ready", flush=True)
+    while not os.path.exists(sys.argv[1]):
+        kept.append(leak())
+        time.sleep(0.002)
+    sys.exit(4)
+    """)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_attach_native_sees_a_c_library_leak(tmp_path, target, method):
+    # GIVEN an untraced program whose C extension leaks from malloc
+    from extbuild import ROOT, build_extension
+    ext = build_extension("native_blocks", os.path.join(
+        ROOT, "tests", "ext", "native_blocks.c"), tmp_path)
+    program = target(threads=0, code=NATIVE_TARGET,
+                     env=child_env(PYTHONPATH=ext))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    # WHEN attach traces it, native memory too, for one second
+    result = pytracemalloc_command(
+        "attach", str(program.pid), "--native", "--duration", "1", "-o",
+        str(out_dir), "--method", method)
+    assert result.returncode == 0, result.stderr
+    assert "native memory too" in result.stdout
+    # THEN its snapshot is native and has the leaking line first, in the
+    # native domain
+    (path,) = out_dir.iterdir()
+    snapshot = Snapshot.load(str(path))
+    assert snapshot.native is True
+    first, top = leaking_line_first(path, program.script)
+    assert first, top
+    assert top.size >= 10 * 10000
+    assert 0x4E415456 in snapshot.domain_totals()
+    status, _, err = program.finish()
+    assert status == 4, err
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_attach_serves_and_detach_stops(tmp_path, target, method):
     program = target()
@@ -247,7 +291,7 @@ def test_errors_are_one_line_and_a_status(tmp_path):
             (["attach", str(os.getpid()), "--duration", "1"], 2,
              "--duration needs -o DIR"),
             (["attach", "12", "--nframe", "0"], 2, "--nframe"),
-            (["attach", "12", "--native"], 2, "native memory"),
+            (["detach", "12", "--native"], 2, "unknown option --native"),
             (["attach", "12", "--method", "ptrace"], 2, "--method"),
             (["attach"], 2, "expected one PID"),
             (["detach", "12", "--http", "0"], 2, "unknown option --http"),

@@ -391,7 +391,8 @@ def free_port():
 def child_env(**extra):
     env = dict(os.environ, PYTRACEMALLOC_QUIET="1")
     for name in ("PYTRACEMALLOC", "PYTRACEMALLOC_HTTP", "PYTRACEMALLOC_SIGNAL",
-                 "PYTRACEMALLOC_SAMPLE_BYTES", "PYTRACEMALLOC_RUN_DIR"):
+                 "PYTRACEMALLOC_SAMPLE_BYTES", "PYTRACEMALLOC_RUN_DIR",
+                 "PYTRACEMALLOC_NATIVE"):
         env.pop(name, None)
     env.update(extra)
     return env

@@ -38,8 +38,8 @@ import sys
 import time
 from array import array
 
+from pytracemalloc.domains import domain_title
 from pytracemalloc.snapshot import (
-    NUMPY_DOMAIN,
     Snapshot,
     SnapshotLoadError,
     add_up,
@@ -172,7 +172,7 @@ class LoadedSnapshot:
         self.domains = {}
         for site in sites:
             if len(site) > 3 and site[3]:
-                name = _domain_name(site[3])
+                name = domain_title(site[3])
                 self.domains[name] = self.domains.get(name, 0) + site[1]
         if include or exclude:
             if include:
@@ -228,12 +228,6 @@ def _traceback_columns(sites, sizes, counts, local_id):
         # One site per traceback (every domain 0: the usual case).
         return array("i", ids), array("d", sizes), array("d", counts)
     return _columns(add_up(zip(ids, sizes, counts)), lambda ident: ident)
-
-
-def _domain_name(domain):
-    if domain == NUMPY_DOMAIN:
-        return "numpy array data"
-    return "domain %d" % domain
 
 
 def _load_one(task):
