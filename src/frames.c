@@ -598,14 +598,14 @@ uncached_memo_of(compat_frame *frame)
     if (id == 0) {
         return NULL;
     }
-    *entry = (uncached_memo_entry){code,
-                                   code->co_filename,
-                                   qualname,
-                                   code->co_firstlineno,
-                                   lasti,
-                                   sites_generation,
-                                   id,
-                                   0};
+    entry->code = code;
+    entry->filename = code->co_filename;
+    entry->qualname = qualname;
+    entry->firstlineno = code->co_firstlineno;
+    entry->lasti = lasti;
+    entry->generation = sites_generation;
+    entry->id = id;
+    entry->single_site = 0;
     return entry;
 }
 

@@ -1154,8 +1154,8 @@ static domain_memo_entry domain_memo[64]; /* table_lock */
 static uint32_t
 site_in_domain(uint32_t site, unsigned int domain)
 {
-    domain_memo_entry *entry =
-        &domain_memo[(site ^ (domain * 0x9E3779B1u)) % G_N_ELEMENTS(domain_memo)];
+    domain_memo_entry *entry = &domain_memo[(site ^ (domain * 0x9E3779B1u)) %
+                                            G_N_ELEMENTS(domain_memo)];
     if (entry->site == site && entry->domain == domain &&
         entry->generation == sites_generation && entry->in_domain != 0) {
         return entry->in_domain;
@@ -1164,13 +1164,29 @@ site_in_domain(uint32_t site, unsigned int domain)
     uint32_t in_domain = sites_with_domain(site, domain);
     sites_unlock();
     if (in_domain != 0) {
-        *entry = (domain_memo_entry){site, domain, in_domain, sites_generation};
+        *entry =
+            (domain_memo_entry){site, domain, in_domain, sites_generation};
     }
     return in_domain;
 }
 
+/* The domain hooks_native_record and hooks_native_put accept (0: none):
+   native tracing's, while it is on.  Under table_lock, so that a wrapper
+   that saw native tracing on just before it went off cannot record a
+   block after hooks_forget_domain emptied the domain (its free would go
+   unseen). */
+static unsigned int open_native_domain; /* table_lock */
+
+void
+hooks_native_open(unsigned int domain)
+{
+    g_mutex_lock(&table_lock);
+    open_native_domain = domain;
+    g_mutex_unlock(&table_lock);
+}
+
 static int
-record_reported(unsigned int domain, uintptr_t ptr, size_t size)
+record_reported(unsigned int domain, uintptr_t ptr, size_t size, int native)
 {
     if (!is_tracing()) {
         return -2;
@@ -1204,7 +1220,7 @@ record_reported(unsigned int domain, uintptr_t ptr, size_t size)
     }
     int status = -2;
     g_mutex_lock(&table_lock);
-    if (is_tracing()) {
+    if (is_tracing() && (!native || domain == open_native_domain)) {
         if (!cached) {
             site = frames_capture_site(tstate, 0);
         }
@@ -1225,7 +1241,7 @@ record_reported(unsigned int domain, uintptr_t ptr, size_t size)
 int
 hooks_track_block(unsigned int domain, uintptr_t ptr, size_t size)
 {
-    int status = record_reported(domain, ptr, size);
+    int status = record_reported(domain, ptr, size, 0);
     return status > 0 ? 0 : status;
 }
 
@@ -1237,7 +1253,7 @@ hooks_native_record(unsigned int domain, uintptr_t ptr, size_t size)
     if (in_tracer) {
         return 0;
     }
-    return record_reported(domain, ptr, size) > 0;
+    return record_reported(domain, ptr, size, 1) > 0;
 }
 
 int
@@ -1270,7 +1286,8 @@ hooks_native_put(uintptr_t ptr, size_t size, const hooks_taken *taken)
     int status = 0;
     g_mutex_lock(&table_lock);
     /* After a reset (clear_traces, disable) the site id names nothing. */
-    if (is_tracing() && taken->epoch == reset_epoch) {
+    if (is_tracing() && taken->epoch == reset_epoch &&
+        site_get(taken->site)->domain == open_native_domain) {
         status = traces_add(&ext_table, ptr, size, taken->site) == 0;
         if (!status) {
             count_untraced();
@@ -1284,11 +1301,16 @@ hooks_native_put(uintptr_t ptr, size_t size, const hooks_taken *taken)
 void
 hooks_forget_domain(unsigned int domain)
 {
-    if (!is_tracing()) {
-        return;
-    }
     in_tracer = 1;
     g_mutex_lock(&table_lock);
+    if (open_native_domain == domain) {
+        open_native_domain = 0;
+    }
+    if (!is_tracing()) {
+        g_mutex_unlock(&table_lock);
+        in_tracer = 0;
+        return;
+    }
     /* A removal may shift entries back over the slot being read: walk
        again until a walk finds nothing. */
     for (int removed = 1; removed;) {

@@ -154,8 +154,12 @@ typedef struct {
 int hooks_native_record(unsigned int domain, uintptr_t ptr, size_t size);
 int hooks_native_take(unsigned int domain, uintptr_t ptr, hooks_taken *taken);
 int hooks_native_put(uintptr_t ptr, size_t size, const hooks_taken *taken);
-/* Main GIL held: forget every reported block of `domain` (native tracing
-   turned off while tracing goes on: their frees would not be seen). */
+/* Main GIL held: accept native blocks of `domain` from now on (native
+   tracing turned on), until hooks_forget_domain(domain). */
+void hooks_native_open(unsigned int domain);
+/* Main GIL held: forget every reported block of `domain` and accept no
+   more native ones there (native tracing turned off: their frees would
+   not be seen). */
 void hooks_forget_domain(unsigned int domain);
 
 #endif

@@ -132,6 +132,9 @@ set_native(int on, int again)
     if (on == native_is_enabled() && !(on && again)) {
         return 0;
     }
+    if (on) {
+        hooks_native_open(NATIVE_DOMAIN);
+    }
     if (gotpatch_set_native(on) < 0) {
         PyErr_NoMemory();
         return -1;

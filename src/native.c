@@ -305,18 +305,18 @@ unlock_regions(void)
     in_native = 0;
 }
 
-/* A mapping was made at [ptr, ptr + length): traced when anonymous; a
-   MAP_FIXED one replaced whatever traced pages were there. */
+/* A mapping was made at [ptr, ptr + length): traced when anonymous.  It
+   replaced whatever traced pages were there: a MAP_FIXED one over ours,
+   or any one over pages unmapped where we did not see it (by libc itself,
+   or before a clear_traces() forgot the trace). */
 static void
-mapped(void *ptr, size_t length, int flags, int anonymous)
+mapped(void *ptr, size_t length, int anonymous)
 {
     int saved_errno = errno;
     uintptr_t start = (uintptr_t)ptr;
     uintptr_t end = start + round_to_pages(length);
     lock_regions();
-    if (flags & MAP_FIXED) {
-        forget_range(start, end);
-    }
+    forget_range(start, end);
     if (anonymous &&
         hooks_native_record(NATIVE_DOMAIN, start, end - start) == 1 &&
         insert_region(start, end) < 0) {
@@ -333,7 +333,7 @@ native_mmap(void *addr, size_t length, int prot, int flags, int fd,
 {
     void *ptr = mmap(addr, length, prot, flags, fd, offset);
     if (ptr != MAP_FAILED && recording()) {
-        mapped(ptr, length, flags, (flags & MAP_ANONYMOUS) != 0);
+        mapped(ptr, length, (flags & MAP_ANONYMOUS) != 0);
     }
     return ptr;
 }
@@ -399,7 +399,7 @@ native_mremap(void *old, size_t old_length, size_t length, int flags, ...)
         }
         unlock_regions();
         if (traced) {
-            mapped(ptr, length, 0, 1);
+            mapped(ptr, length, 1);
         }
         errno = saved_errno;
     }

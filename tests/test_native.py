@@ -242,6 +242,38 @@ def test_mappings_unmapped_in_parts(tmp_path, plain_ext):
     assert said[3] == {"freed": []}
 
 
+def test_a_mapping_over_pages_unmapped_unseen_replaces_them(tmp_path,
+                                                            plain_ext):
+    # GIVEN a traced mapping that is then unmapped where no wrapper sees
+    # it (a raw system call), and trace forgotten by clear_traces() meanwhile
+    said, at, _ = run(tmp_path, '''
+        import native_blocks as nb
+        PAGE = os.sysconf("SC_PAGE_SIZE")
+        tracemalloc.enable(1, native=True)
+        first = nb.alloc("mmap", 3 * PAGE)  # L:first
+        nb.unmap_unseen(first, 3 * PAGE)
+        # WHEN a new mapping takes some of those pages
+        again = nb.map_at(first + PAGE, PAGE)  # L:again
+        say(same=again == first + PAGE, lines=native_lines())
+        nb.release(again, PAGE)
+        nb.release(first, PAGE)  # what is left of the old trace: unmapped
+        nb.release(first + 2 * PAGE, PAGE)  # pages, harmless to munmap
+        stale = nb.alloc("mmap", PAGE)
+        tracemalloc.clear_traces()
+        nb.unmap_unseen(stale, PAGE)
+        last = nb.map_at(stale, PAGE)  # L:last
+        say(same=last == stale, lines=native_lines())
+        nb.release(last, PAGE)
+        say(freed=native_lines())
+    ''', plain_ext)
+    # THEN the new mapping replaces the old trace on its pages: no page is
+    # counted twice (the old trace keeps the pages it was not told about)
+    assert said[0] == {"same": True, "lines": [[at["first"], 2 * PAGE, 2],
+                                               [at["again"], PAGE, 1]]}
+    assert said[1] == {"same": True, "lines": [[at["last"], PAGE, 1]]}
+    assert said[2] == {"freed": []}
+
+
 def test_libraries_loaded_after_enable(tmp_path, plain_ext):
     # GIVEN tracing started before the extension is imported, and before
     # a library (a second copy of it, not loaded yet) is opened with ctypes

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* The block is written to, so that a wrong size would crash under ASan or
    fault on a mapping. */
@@ -212,6 +214,40 @@ nb_map_over(PyObject *self, PyObject *args)
     return PyLong_FromVoidPtr(mapped);
 }
 
+/* munmap by a raw system call: no wrapper sees it (as when libc unmaps
+   for itself). */
+static PyObject *
+nb_unmap_unseen(PyObject *self, PyObject *args)
+{
+    void *ptr;
+    Py_ssize_t length;
+    if (!PyArg_ParseTuple(args, "O&n", as_address, &ptr, &length)) {
+        return NULL;
+    }
+    if (syscall(SYS_munmap, ptr, (size_t)length) != 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
+/* An anonymous mapping with `address` as a hint (no MAP_FIXED): the
+   kernel takes it when those pages are free. */
+static PyObject *
+nb_map_at(PyObject *self, PyObject *args)
+{
+    void *ptr;
+    Py_ssize_t length;
+    if (!PyArg_ParseTuple(args, "O&n", as_address, &ptr, &length)) {
+        return NULL;
+    }
+    void *mapped = mmap(ptr, (size_t)length, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromVoidPtr(mapped);
+}
+
 /* A file mapping is not memory the process allocated: never traced. */
 static PyObject *
 nb_map_file(PyObject *self, PyObject *args)
@@ -301,6 +337,10 @@ static PyMethodDef methods[] = {
     {"map_over", nb_map_over, METH_VARARGS,
      "mmap(address + offset, length, MAP_FIXED) -> address"},
     {"map_file", nb_map_file, METH_VARARGS, "mmap(fd, size) of a file"},
+    {"unmap_unseen", nb_unmap_unseen, METH_VARARGS,
+     "munmap(address, length) by a raw system call"},
+    {"map_at", nb_map_at, METH_VARARGS,
+     "mmap(address hint, length) -> address"},
     {"alloc_in_thread", nb_alloc_in_thread, METH_VARARGS,
      "malloc(size) in a new C thread -> address"},
     {"errno_after", nb_errno_after, METH_NOARGS,
