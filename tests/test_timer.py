@@ -219,10 +219,12 @@ def test_keeps_firing_in_a_forked_child():
         pytracemalloc.start_timer(0.2, lambda: calls.append(1))
         pid = os.fork()
         if pid == 0:
-            time.sleep(0.3)
+            # 0.6 s: three times the delay, so that a loaded machine (make
+            # test-asan) still has the child quiet past it
+            time.sleep(0.6)
             junk = bytearray(64)
             first = len(calls)
-            time.sleep(0.3)
+            time.sleep(0.6)
             junk = bytearray(64)
             os._exit(10 * first + len(calls))
         _, status = os.waitpid(pid, 0)
