@@ -1265,11 +1265,17 @@ hooks_native_take(unsigned int domain, uintptr_t ptr, hooks_taken *taken)
     in_tracer = 1;
     int found = 0;
     g_mutex_lock(&table_lock);
-    if (traces_lookup(&ext_table, ptr, &taken->size, &taken->site) &&
-        taken->site != TRACES_PARKED_SITE &&
-        site_get(taken->site)->domain == domain) {
-        found = traces_remove(&ext_table, ptr, NULL, NULL);
-        taken->epoch = reset_epoch;
+    /* One probe: removed, then put back in the rare case of a block of
+       another domain (an extension's reported block freed before its
+       untrack). */
+    if (traces_remove(&ext_table, ptr, &taken->size, &taken->site)) {
+        if (site_get(taken->site)->domain == domain) {
+            found = 1;
+            taken->epoch = reset_epoch;
+        }
+        else if (traces_add(&ext_table, ptr, taken->size, taken->site) < 0) {
+            count_untraced();
+        }
     }
     g_mutex_unlock(&table_lock);
     in_tracer = 0;
