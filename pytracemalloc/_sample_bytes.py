@@ -2,6 +2,8 @@
 (pytracemalloc._startup), ``run --sample-bytes`` and the pytest plugin's
 ``--pytracemalloc-sample-bytes``: a number of bytes, optionally with a
 binary suffix K, M or G (KiB, MiB, GiB also accepted), e.g. ``512K``.
+Also the variable of native tracing and the words that name a mode, which
+the start-up line and ``run`` print alike.
 
 A module of its own: importing pytracemalloc._startup starts tracing when
 PYTRACEMALLOC is set, which the tools must not do by reading an option.
@@ -11,6 +13,8 @@ from pytracemalloc._tracemalloc import MAX_SAMPLE_BYTES
 
 # The variable that carries N to every traced process.
 ENV = "PYTRACEMALLOC_SAMPLE_BYTES"
+# The one that carries native tracing ("1" on, "0" or empty off).
+NATIVE_ENV = "PYTRACEMALLOC_NATIVE"
 
 SYNTAX = "a number of bytes such as 524288 or 512K"
 
@@ -33,3 +37,14 @@ def parse_sample_bytes(text):
         raise ValueError("expected %s, from 1 to %d, got %r"
                          % (SYNTAX, MAX_SAMPLE_BYTES, text))
     return value
+
+
+def mode_note(sample_bytes, native):
+    """' (sampled: one byte in N, native)', or the part that applies, or
+    '' for exact mode without native memory."""
+    notes = []
+    if sample_bytes is not None:
+        notes.append("sampled: one byte in %d" % sample_bytes)
+    if native:
+        notes.append("native")
+    return " (%s)" % ", ".join(notes) if notes else ""

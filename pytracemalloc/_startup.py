@@ -39,12 +39,12 @@ import os
 import sys
 
 HTTP_ENV = "PYTRACEMALLOC_HTTP"
-NATIVE_ENV = "PYTRACEMALLOC_NATIVE"
 
 
 def native_from_environment(environ):
     """PYTRACEMALLOC_NATIVE as a bool: "1" on, "0" or empty off; anything
     else is one warning line and off."""
+    from pytracemalloc._sample_bytes import NATIVE_ENV
     text = environ.get(NATIVE_ENV, "")
     if text in ("", "0"):
         return False
@@ -77,7 +77,8 @@ def start_from_environment(environ=os.environ):
             "frames from 1 to %d; running untraced\n"
             % (value, _tracemalloc.MAX_NFRAME))
         return None
-    from pytracemalloc._sample_bytes import ENV, SYNTAX, parse_sample_bytes
+    from pytracemalloc._sample_bytes import (ENV, NATIVE_ENV, SYNTAX,
+                                             parse_sample_bytes)
     sample_text = environ.get(ENV, "")
     native = native_from_environment(environ)
     try:
@@ -138,13 +139,9 @@ def announce(environ, sample_bytes=None, native=False):
             "PYTRACEMALLOC_QUIET"):
         return
     environ["PYTRACEMALLOC_ANNOUNCED"] = "1"
-    notes = []
-    if sample_bytes is not None:
-        notes.append("sampled: one byte in %d" % sample_bytes)
-    if native:
-        notes.append("native")
+    from pytracemalloc._sample_bytes import mode_note
     sys.stderr.write("tracemalloc enabled%s\n"
-                     % (" (%s)" % ", ".join(notes) if notes else ""))
+                     % mode_note(sample_bytes, native))
 
 
 start_from_environment()

@@ -55,11 +55,10 @@ with: python -m pytracemalloc -l DIR/*.snapshot
 # The environment that makes a child Python process record like its parent
 # (read by pytracemalloc._startup through pytracemalloc-startup.pth).
 ENV_NFRAME = "PYTRACEMALLOC"
-# _startup.NATIVE_ENV (importing _startup would start tracing)
-ENV_NATIVE = "PYTRACEMALLOC_NATIVE"
 ENV_DIR = "PYTRACEMALLOC_RUN_DIR"
 ENV_EVERY = "PYTRACEMALLOC_RUN_EVERY"
-# (and pytracemalloc._sample_bytes.ENV, the N of the sampled mode)
+# (and pytracemalloc._sample_bytes.ENV, the N of the sampled mode, and
+# NATIVE_ENV)
 
 PROG = "python -m pytracemalloc run"
 
@@ -564,22 +563,18 @@ def main(argv=None):
         pytracemalloc.disable()
     os.environ[ENV_NFRAME] = str(options.nframe)
     from pytracemalloc._sample_bytes import ENV as ENV_SAMPLE_BYTES
+    from pytracemalloc._sample_bytes import NATIVE_ENV, mode_note
     if options.sample_bytes is None:
         # exact mode, whatever the environment this run was started with
         os.environ.pop(ENV_SAMPLE_BYTES, None)
     else:
         os.environ[ENV_SAMPLE_BYTES] = str(options.sample_bytes)
-    os.environ[ENV_NATIVE] = "1" if options.native else "0"
+    os.environ[NATIVE_ENV] = "1" if options.native else "0"
     os.environ[ENV_DIR] = options.output
     os.environ[ENV_EVERY] = repr(options.every) if options.every else ""
-    notes = []
-    if options.sample_bytes is not None:
-        notes.append("sampled: one byte in %d" % options.sample_bytes)
-    if options.native:
-        notes.append("native")
     sys.stderr.write("pytracemalloc: writing snapshots into %s%s\n"
                      % (options.output,
-                        " (%s)" % ", ".join(notes) if notes else ""))
+                        mode_note(options.sample_bytes, options.native)))
     if not _startup_hook_installed():
         sys.stderr.write("pytracemalloc: warning: pytracemalloc-startup.pth "
                          "is not installed in site-packages: children that "

@@ -131,11 +131,9 @@ native_dlopen(const char *file, int mode)
 /* ---- the scan ----------------------------------------------------------- */
 
 /* What one object gets: the reporters' pair, the interpreter's dlopen, or
-   (native tracing on) the allocation functions and dlopen. */
-typedef struct {
-    const char *name;
-    void *replacement;
-} target;
+   (native tracing on) the allocation functions and dlopen: a symbol and
+   our function for it, as native.h lists its own. */
+typedef native_target target;
 
 enum { MAX_TARGETS = 32 };
 
@@ -396,11 +394,9 @@ visit_object(struct dl_phdr_info *info, size_t info_size, void *data)
             !is_system_object(info)) {
             for (size_t i = 0; i < native_n_targets && n + 1 < MAX_TARGETS;
                  i++) {
-                wanted[n].name = native_targets[i].name;
-                wanted[n++].replacement = native_targets[i].replacement;
+                wanted[n++] = native_targets[i];
             }
-            wanted[n].name = "dlopen";
-            wanted[n++].replacement = (void *)native_dlopen;
+            wanted[n++] = (target){"dlopen", (void *)native_dlopen};
         }
     }
     if (state->mode == RESTORE) {

@@ -1137,9 +1137,6 @@ hooks_ext_table(void)
     return &ext_table;
 }
 
-/* Record (or move) the block at ptr in `domain` on the calling thread's
-   traceback: 1 recorded, 0 sampled out (a trace of the block forgotten),
-   -1 out of memory (counted untraced), -2 not tracing. */
 /* table_lock held: the site of the same traceback in `domain`.  A memo,
    since native blocks come in runs from the same lines: the sites lock
    and a hash probe otherwise, at every block.  Stale after sites_reset
@@ -1185,6 +1182,10 @@ hooks_native_open(unsigned int domain)
     g_mutex_unlock(&table_lock);
 }
 
+/* Record (or move) the block at ptr in `domain` on the calling thread's
+   traceback: 1 recorded, 0 sampled out (a trace of the block forgotten),
+   -1 out of memory (counted untraced), -2 not tracing (or, `native`, the
+   domain not open). */
 static int
 record_reported(unsigned int domain, uintptr_t ptr, size_t size, int native)
 {
@@ -1312,14 +1313,10 @@ hooks_forget_domain(unsigned int domain)
     if (open_native_domain == domain) {
         open_native_domain = 0;
     }
-    if (!is_tracing()) {
-        g_mutex_unlock(&table_lock);
-        in_tracer = 0;
-        return;
-    }
     /* A removal may shift entries back over the slot being read: walk
-       again until a walk finds nothing. */
-    for (int removed = 1; removed;) {
+       again until a walk finds nothing.  (Not tracing: the table is
+       empty.) */
+    for (int removed = is_tracing(); removed;) {
         removed = 0;
         u64map *blocks = &ext_table.blocks;
         for (size_t i = 0; blocks->slots != NULL && i <= blocks->mask; i++) {
