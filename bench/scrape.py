@@ -7,8 +7,9 @@ SCRAPES times and reads the child's CPU time (user + system, from
 all of the child's threads included.  Then it scrapes nothing for IDLE
 seconds and reads the CPU time the child spent meanwhile (its main thread
 sleeps in a blocking read; the endpoint's thread in select): "nothing at
-all between scrapes".  Target (issue 26): /metrics <= 20 ms at 10,000
-lines.
+all between scrapes".  Target (issue 26): every path <= 20 ms at 10,000
+lines (the profile and the snapshot file are encoded by the engine:
+pytracemalloc/live.py).
 
     python3 bench/scrape.py [ROUNDS]    (default 30 rounds: 300,000 blocks)
 """
@@ -98,10 +99,10 @@ def main():
         print("%-22s %12.1f %12d" % (path, ms, size))
     print("%-22s %12.1f   (in %.0f s without a scrape)"
           % ("idle", idle_ms, IDLE))
-    metrics_ms = rows[0][1]
-    verdict = "ok" if metrics_ms <= TARGET_MS else "MISSED"
-    print("target: /metrics <= %.0f ms at %d lines: %.1f ms %s"
-          % (TARGET_MS, LINES, metrics_ms, verdict))
+    for path, ms, _ in rows:
+        verdict = "ok" if ms <= TARGET_MS else "MISSED"
+        print("target: %s <= %.0f ms at %d lines: %.1f ms %s"
+              % (path, TARGET_MS, LINES, ms, verdict))
 
 
 if __name__ == "__main__":

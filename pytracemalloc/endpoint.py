@@ -1,12 +1,14 @@
 """An in-process HTTP endpoint for the live figures: ``serve(ADDRESS)``.
 
     GET /debug/pprof/heap   the traced memory now, a gzip pprof profile
-                            (pytracemalloc/pprof.py: go tool pprof,
-                            Grafana Pyroscope, Parca)
+                            (pytracemalloc/pprof.py's format, encoded by
+                            the engine: live.py; go tool pprof, Grafana
+                            Pyroscope, Parca)
     GET /metrics            Prometheus's text format (metrics.py);
                             ``?top=N`` lines (default 20, at most 1000)
     GET /snapshot           a snapshot file, as Snapshot.write() makes it
-                            (python -m pytracemalloc and report read it)
+                            (encoded by the engine: live.py;
+                            python -m pytracemalloc and report read it)
 
 One daemon thread serves every connection from a selector; it sleeps in
 ``select`` until a client connects or a deadline falls due, so between
@@ -202,21 +204,19 @@ def _metrics(params):
 
 
 def _pprof_heap(params):
-    from pytracemalloc.pprof import pprof_bytes
-    from pytracemalloc.snapshot import Snapshot
+    from pytracemalloc import live
     _require_tracing()
-    data = pprof_bytes(Snapshot.create())
-    return ("application/octet-stream", data,
+    return ("application/octet-stream", live.pprof_bytes(),
             (("Content-Disposition", 'attachment; filename="heap.pb.gz"'),))
 
 
 def _snapshot(params):
-    from pytracemalloc.snapshot import Snapshot
+    from pytracemalloc import live
     _require_tracing()
-    snapshot = Snapshot.create()
-    return ("application/octet-stream", snapshot._encode(),
+    return ("application/octet-stream", live.snapshot_bytes(),
             (("Content-Disposition",
-              'attachment; filename="tracemalloc-%d.pickle"' % snapshot.pid),))
+              'attachment; filename="tracemalloc-%d.pickle"'
+              % os.getpid()),))
 
 
 ROUTES = {
@@ -275,7 +275,7 @@ class Server:
         # What the routes need is imported here, not at the first scrape:
         # a scrape then changes the figures it reports by its transient
         # buffers only.
-        from pytracemalloc import metrics, pprof, snapshot  # noqa: F401
+        from pytracemalloc import live, metrics  # noqa: F401
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
             infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)

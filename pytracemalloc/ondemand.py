@@ -67,16 +67,14 @@ class _Handler:
             self.previous(signum, frame)
 
     def write(self):
-        from pytracemalloc import _tracemalloc
-        from pytracemalloc.snapshot import Snapshot
+        from pytracemalloc import _tracemalloc, live
         if not _tracemalloc.is_enabled():
             _say("%s received, but pytracemalloc is not tracing: no "
                  "snapshot" % signal.Signals(self.signum).name)
             return None
-        snapshot = Snapshot.create()
         filename = os.path.join(self.directory, "tracemalloc-%d-%04d.pickle"
                                 % (os.getpid(), self.counter))
-        snapshot.write(filename)
+        live.write_snapshot(filename)
         self.counter += 1
         _say("Write a snapshot of memory allocations into %s" % filename)
         return filename

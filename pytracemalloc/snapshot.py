@@ -377,15 +377,23 @@ class Snapshot:
                     own += site[1]
                 else:
                     append(site)
-        own += _tracemalloc.get_tracemalloc_memory()
         user_data = user_data_callback() if user_data_callback else None
-        snapshot = cls((), limit, pid=os.getpid(), time=now,
-                       timestamp=stamp, process_memory=_process_memory(),
-                       tracemalloc_memory=own, user_data=user_data,
-                       sample_bytes=_tracemalloc.get_sample_bytes(),
-                       native=_tracemalloc.is_native_traced())
+        snapshot = cls._live_header(now, stamp, limit, own, user_data)
         snapshot._sites = sites  # the engine's tuples, already normalized
         return snapshot
+
+    @classmethod
+    def _live_header(cls, now, stamp, limit, own, user_data=None):
+        """A snapshot with no site and the header of the live statistics
+        taken at ``now``: ``own``, the bytes of pytracemalloc's own code
+        left out of its sites, counts with the engine's tables."""
+        return cls((), limit, pid=os.getpid(), time=now, timestamp=stamp,
+                   process_memory=_process_memory(),
+                   tracemalloc_memory=(
+                       own + _tracemalloc.get_tracemalloc_memory()),
+                   user_data=user_data,
+                   sample_bytes=_tracemalloc.get_sample_bytes(),
+                   native=_tracemalloc.is_native_traced())
 
     @property
     def stats(self):

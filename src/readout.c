@@ -197,3 +197,24 @@ readout_block(uintptr_t address, readout *out)
     return found;
 }
 
+
+void
+readout_drop_files(readout *r, const char *prefix, size_t length,
+                   size_t *dropped_size)
+{
+    uint32_t kept = 0;
+    *dropped_size = 0;
+    for (uint32_t i = 0; i < r->n_sites; i++) {
+        readout_site *site = &r->sites[i];
+        size_t n;
+        const char *filename = readout_filename(
+            r, r->frames[r->frame_ids[site->first_frame]].filename_id, &n);
+        if (n >= length && memcmp(filename, prefix, length) == 0) {
+            *dropped_size += site->size;
+        }
+        else {
+            r->sites[kept++] = *site;
+        }
+    }
+    r->n_sites = kept;
+}

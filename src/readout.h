@@ -42,6 +42,12 @@ int readout_take(readout *out, int with_tracebacks);
    address is traced, 0 when not (nothing to free), -1 without memory. */
 int readout_block(uintptr_t address, readout *out);
 void readout_free(readout *out);
+/* Leave out the sites whose most recent frame is in a file whose name
+   starts with `prefix` (length UTF-8 bytes): pytracemalloc's own Python
+   code, which a snapshot counts as the tracer's memory.  *dropped_size is
+   their size. */
+void readout_drop_files(readout *r, const char *prefix, size_t length,
+                        size_t *dropped_size);
 
 static inline const char *
 readout_filename(const readout *r, uint32_t id, size_t *length)
