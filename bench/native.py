@@ -2,10 +2,12 @@
 
     python bench/native.py        (also the last step of make bench)
 
-bench/workloads.py's native_heavy: a workload whose memory is mostly taken
-from libc by C libraries, not by CPython's allocators (an in-memory sqlite3
-database filled, indexed and queried; OpenSSL hash objects and TLS
-contexts).  Each tool runs it in a fresh
+bench/workloads.py's native_mix and native_heavy: workloads whose memory
+is mostly taken from libc by C libraries, not by CPython's allocators.
+native_mix is issue 24's own example (an in-memory sqlite3 database
+filled, indexed and queried; zlib and bz2 compressing, their streams kept
+alive); native_heavy swaps zlib and bz2 for OpenSSL hash objects and TLS
+contexts, millions of blocks of some 60 bytes (the stress case).  Each tool runs it in a fresh
 process; every traced run is flanked by untraced runs (U T U T ... U) and
 its ratio is its time over the mean of its two neighbours, as in
 bench/run.py.  The figure is the median over BENCH_REPEAT rounds (default
@@ -38,7 +40,7 @@ import json, os, sys, time
 sys.path.insert(0, os.environ["BENCH_DIR"])
 import workloads
 tool, name = sys.argv[1], sys.argv[2]
-workload = (workloads.native_heavy() if name == "native_heavy"
+workload = (getattr(workloads, name)() if name.startswith("native_")
             else workloads.prepare(name))
 if tool.startswith("pytracemalloc"):
     import pytracemalloc
@@ -93,10 +95,12 @@ print(json.dumps({"seconds": seconds, "native": native,
 
 TOOLS = ["pytracemalloc", "pytracemalloc-native",
          "pytracemalloc-sampled-native", "tracemalloc", "memray"]
-# The workloads: native_heavy with every tool; json (bench/workloads.py:
-# CPython's allocators, little native memory) with ours only, for what
-# turning native on costs a program that takes little from libc.
-WORKLOADS = [("native_heavy", TOOLS),
+# The workloads: native_mix (issue 24's example: sqlite3, zlib, bz2) and
+# native_heavy (sqlite3 and OpenSSL's millions of small blocks) with every
+# tool; json (bench/workloads.py: CPython's allocators, little native
+# memory) with ours only, for what turning native on costs a program that
+# takes little from libc.
+WORKLOADS = [("native_mix", TOOLS), ("native_heavy", TOOLS),
              ("json", ["pytracemalloc", "pytracemalloc-native",
                        "pytracemalloc-sampled-native"])]
 

@@ -173,6 +173,46 @@ def native_heavy():
     return run
 
 
+def native_mix():
+    """Native memory (issue 24), the program of the issue's own example:
+    an in-memory sqlite3 database (libsqlite3's malloc) filled, indexed and
+    queried, as in native_heavy; zlib streams and bz2 compressors kept
+    alive with their state (libz's and libbz2's malloc: deflate windows and
+    hash chains, bz2's block buffers) and one-shot compressions.  Fewer,
+    bigger blocks than native_heavy, whose OpenSSL part makes millions of
+    blocks of 60 bytes."""
+    import bz2
+    import sqlite3
+    import zlib
+    text = b"".join(b"%d,user%d,%s\n" % (i, i, b"x" * (i % 97))
+                    for i in range(20000))  # 1.2 MB
+
+    def run():
+        db = sqlite3.connect(":memory:")
+        db.execute("create table t (id integer primary key, name text, "
+                   "payload blob)")
+        db.executemany("insert into t (name, payload) values (?, ?)",
+                       (("user%d" % i, b"x" * (i % 200))
+                        for i in range(120000)))
+        db.execute("create index t_name on t (name)")
+        found = sum(1 for _ in db.execute(
+            "select id from t where name like 'user1%' order by name"))
+        streams = []
+        for level in (1, 3, 6, 9):
+            stream = zlib.compressobj(level)
+            stream.compress(text)
+            streams.append(stream)
+        packed = [zlib.compress(text, level) for level in (1, 6, 9)]
+        compressors = []
+        for _ in range(2):
+            compressor = bz2.BZ2Compressor(9)
+            compressor.compress(text[:300000])
+            compressors.append(compressor)
+        packed.append(bz2.compress(text[:300000], 9))
+        return db, streams, compressors, packed, found
+    return run
+
+
 WORKLOADS = {
     "docutils": docutils_html,
     "compileall": compileall_stdlib,
