@@ -1,6 +1,6 @@
 """The cost of tracing native memory (issue 24).
 
-    python bench/native.py        (also the last step of make bench)
+    python bench/native.py [WORKLOAD...]   (also a step of make bench)
 
 bench/workloads.py's native_mix and native_heavy: workloads whose memory
 is mostly taken from libc by C libraries, not by CPython's allocators.
@@ -23,7 +23,9 @@ workload of bench/workloads.py (CPython's allocators, little native
 memory) under ours without and with native=True: what turning native on
 costs a program that takes little from libc.  "RSS": the traced growth
 over the workload as a share of the process's RSS growth (after
-malloc_trim, net of the tracer's own memory), median over the rounds.
+malloc_trim, net of the tracer's own memory), median over the rounds;
+"top line": the first line of ``statistics('lineno')`` at the end of the
+tool's last run (issue 24: the line that made the data).
 """
 
 import json
@@ -79,10 +81,15 @@ seconds = time.perf_counter() - start
 rss_after, (traced_after, own_after) = rss(), tracer_figures()
 native = None
 explained = None
+top = None
 if tool.startswith("pytracemalloc"):
     from pytracemalloc import NATIVE_DOMAIN
-    totals = pytracemalloc.take_snapshot().domain_totals()
+    snapshot = pytracemalloc.take_snapshot()
+    totals = snapshot.domain_totals()
     native = totals.get(NATIVE_DOMAIN, (0, 0))
+    line = snapshot.statistics("lineno")[0]
+    top = "%s:%d" % (os.path.basename(line.traceback[0].filename),
+                     line.traceback[0].lineno)
     # The traced growth over the process's, net of the tracer's own
     grown = rss_after - rss_before - (own_after - own_before)
     explained = (traced_after - traced_before) / grown if grown > 0 else None
@@ -90,7 +97,7 @@ if tool == "memray":
     tracker.__exit__(None, None, None)
     os.unlink(capture)
 print(json.dumps({"seconds": seconds, "native": native,
-                  "explained": explained}))
+                  "explained": explained, "top": top}))
 """
 
 TOOLS = ["pytracemalloc", "pytracemalloc-native",
@@ -123,6 +130,7 @@ def run_workload(workload, tools, repeat):
     native figures of its last run, and the untraced times."""
     ratios = {tool: [] for tool in tools}
     seen = {tool: None for tool in tools}
+    tops = {tool: None for tool in tools}
     explained = {tool: [] for tool in tools}
     untraced = []
     for _ in range(repeat):
@@ -134,10 +142,11 @@ def run_workload(workload, tools, repeat):
             untraced.append(after)
             ratios[tool].append(result["seconds"] / ((before + after) / 2))
             seen[tool] = result["native"]
+            tops[tool] = result["top"]
             if result["explained"] is not None:
                 explained[tool].append(result["explained"])
             before = after
-    return ratios, seen, untraced, explained
+    return ratios, seen, untraced, explained, tops
 
 
 def main():
@@ -148,18 +157,27 @@ def main():
         print("native: memray is not installed: its column is skipped")
         has_memray = False
     repeat = int(os.environ.get("BENCH_REPEAT", "5"))
+    chosen = sys.argv[1:]
+    unknown = [name for name in chosen
+               if name not in [workload for workload, _ in WORKLOADS]]
+    if unknown:
+        raise SystemExit("native: no workload %s (there are: %s)" % (
+            ", ".join(unknown), ", ".join(w for w, _ in WORKLOADS)))
     results = {"python": sys.version.split()[0], "workloads": {}}
     for workload, tools in WORKLOADS:
+        if chosen and workload not in chosen:
+            continue
         tools = [tool for tool in tools if has_memray or tool != "memray"]
-        ratios, seen, untraced, explained = run_workload(workload, tools,
-                                                         repeat)
+        ratios, seen, untraced, explained, tops = run_workload(
+            workload, tools, repeat)
         results["workloads"][workload] = {
             "ratios": ratios, "native": seen, "untraced": untraced,
-            "explained": explained}
+            "explained": explained, "top": tops}
         print("%s, %d rounds, untraced %.2f s (median)"
               % (workload, repeat, statistics.median(untraced)))
-        print("  %-30s %8s %14s %26s %9s" % (
-            "tool", "time", "spread", "native live at the end", "RSS"))
+        print("  %-30s %8s %14s %26s %9s  %s" % (
+            "tool", "time", "spread", "native live at the end", "RSS",
+            "top line"))
         for tool in tools:
             values = ratios[tool]
             native = seen[tool]
@@ -167,9 +185,9 @@ def main():
                      % (native[0] / 2 ** 20, native[1]))
             share = ("%8.0f%%" % (100 * statistics.median(explained[tool]))
                      if explained[tool] else "%9s" % "-")
-            print("  %-30s %7.2fx %6.2f-%.2fx %26s %s" % (
+            print("  %-30s %7.2fx %6.2f-%.2fx %26s %s  %s" % (
                 tool, statistics.median(values), min(values), max(values),
-                where, share))
+                where, share, tops[tool] or "-"))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     with open(os.path.join(HERE, "results", "native.json"), "w") as out:
         json.dump(results, out, indent=1)
