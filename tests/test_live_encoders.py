@@ -21,6 +21,7 @@ from pytracemalloc import live, pprof, snapshot_format
 from pytracemalloc.domains import domain_name
 from pytracemalloc.snapshot import Snapshot
 
+from conftest import KnownBlock
 from test_domains import example  # noqa: F401 (a fixture)
 from test_export import _fields, _packed
 
@@ -70,10 +71,18 @@ def load_programs(keep):
 
 @pytest.fixture(params=[1, 5], ids=["nframe1", "nframe5"])
 def traced(request):
+    """Tracing, with the sites of load_programs(), known blocks of each
+    allocator domain (tests/conftest.py) and one of a C thread, whose
+    frame ("<unknown>", 0) has no function name."""
     engine.enable(request.param)
     keep = []
     load_programs(keep)
+    blocks = [KnownBlock(domain, 5000 + domain) for domain in
+              (engine.DOMAIN_RAW, engine.DOMAIN_MEM, engine.DOMAIN_OBJ)]
+    blocks.append(KnownBlock.from_c_thread(7777))
     yield request.param, keep
+    for block in blocks:
+        block.free()
     engine.disable()
 
 
@@ -94,6 +103,7 @@ def test_live_pprof_is_the_reference_profile_byte_for_byte(traced):
     data, sites = live_pprof_pair()
     # THEN the Python encoder writes the same bytes for the same sites
     assert len(sites) > 20
+    assert any(site[0][0] == ("<unknown>", 0) for site in sites)
     expected = gzip.decompress(pprof.pprof_bytes(reference_snapshot(sites)))
     assert data == expected
 
