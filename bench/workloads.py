@@ -147,6 +147,21 @@ def numpy_chain():
     return lambda: chain(4, 40000)
 
 
+def sqlite_database():
+    """The native workloads' in-memory sqlite3 database (libsqlite3's
+    malloc): 120,000 rows filled, indexed and queried; (db, rows found)."""
+    import sqlite3
+    db = sqlite3.connect(":memory:")
+    db.execute("create table t (id integer primary key, name text, "
+               "payload blob)")
+    db.executemany("insert into t (name, payload) values (?, ?)",
+                   (("user%d" % i, b"x" * (i % 200)) for i in range(120000)))
+    db.execute("create index t_name on t (name)")
+    found = sum(1 for _ in db.execute(
+        "select id from t where name like 'user1%' order by name"))
+    return db, found
+
+
 def native_heavy():
     """Native memory (issue 24): most of it taken from libc by C libraries,
     out of sight of CPython's allocators: an in-memory sqlite3 database
@@ -154,19 +169,10 @@ def native_heavy():
     and TLS contexts (libcrypto's malloc).  bench/native.py runs it; it is
     not in WORKLOADS, whose tools do not trace native memory."""
     import hashlib
-    import sqlite3
     import ssl
 
     def run():
-        db = sqlite3.connect(":memory:")
-        db.execute("create table t (id integer primary key, name text, "
-                   "payload blob)")
-        db.executemany("insert into t (name, payload) values (?, ?)",
-                       (("user%d" % i, b"x" * (i % 200))
-                        for i in range(120000)))
-        db.execute("create index t_name on t (name)")
-        found = sum(1 for _ in db.execute(
-            "select id from t where name like 'user1%' order by name"))
+        db, found = sqlite_database()
         digests = [hashlib.sha256(b"%d" % i) for i in range(40000)]
         contexts = [ssl.create_default_context() for _ in range(12)]
         return db, digests, contexts, found
@@ -184,7 +190,6 @@ def native_mix():
     traced figures can be set against the RSS growth."""
     import bz2
     import random
-    import sqlite3
     import zlib
     text = b"".join(b"%d,user%d,%s\n" % (i, i, b"x" * (i % 97))
                     for i in range(20000))  # 1.2 MB
@@ -193,15 +198,7 @@ def native_mix():
     noise = random.Random(0).randbytes(1000000)
 
     def run():
-        db = sqlite3.connect(":memory:")
-        db.execute("create table t (id integer primary key, name text, "
-                   "payload blob)")
-        db.executemany("insert into t (name, payload) values (?, ?)",
-                       (("user%d" % i, b"x" * (i % 200))
-                        for i in range(120000)))
-        db.execute("create index t_name on t (name)")
-        found = sum(1 for _ in db.execute(
-            "select id from t where name like 'user1%' order by name"))
+        db, found = sqlite_database()
         streams = []
         for level in (1, 3, 6, 9):
             stream = zlib.compressobj(level)
