@@ -20,7 +20,8 @@ import time
 from pytracemalloc import _tracemalloc
 from pytracemalloc.domains import domain_name
 from pytracemalloc.fileio import write_atomically
-from pytracemalloc.snapshot import _PACKAGE_DIR, Snapshot, _now
+from pytracemalloc.snapshot import (_PACKAGE_DIR, Snapshot, _now,
+                                    require_tracing)
 from pytracemalloc.snapshot_format import COMPRESS_LEVEL, encode_with_tables
 
 __all__ = ["pprof_bytes", "snapshot_bytes", "write_snapshot"]
@@ -32,15 +33,9 @@ _OWN_PREFIX = "".join(
     for char in _PACKAGE_DIR).encode("utf-8")
 
 
-def _require_tracing():
-    if not _tracemalloc.is_enabled():
-        raise RuntimeError("the tracemalloc module must be tracing memory "
-                           "allocations to take a snapshot")
-
-
 def pprof_bytes():
     """The gzip-compressed pprof heap profile of the traced memory now."""
-    _require_tracing()
+    require_tracing()
     data = _tracemalloc._live_pprof(
         _OWN_PREFIX, time.time_ns(), _tracemalloc.get_sample_bytes() or 1,
         domain_name)
@@ -52,7 +47,7 @@ def snapshot_bytes(compresslevel=COMPRESS_LEVEL):
     """The bytes of a snapshot file of the traced memory now, as
     ``Snapshot.create()._encode()`` writes it (read by ``Snapshot.load``,
     the CLI and the report)."""
-    _require_tracing()
+    require_tracing()
     now, stamp = _now()
     version, own, tables = _tracemalloc._live_snapshot_tables(
         _OWN_PREFIX, _tracemalloc.get_sample_bytes() is not None)

@@ -668,14 +668,19 @@ class Snapshot:
         return snapshot_format.decode(cls, data)
 
 
+def require_tracing():
+    """RuntimeError, in stdlib's words, when nothing is traced."""
+    if not _tracemalloc.is_enabled():
+        raise RuntimeError("the tracemalloc module must be tracing memory "
+                           "allocations to take a snapshot")
+
+
 def take_snapshot():
     """stdlib ``take_snapshot()``: a ``Snapshot`` of everything traced,
     pytracemalloc's own lines included (filter them with ``Filter(False,
     pytracemalloc.__file__)``-like patterns as with stdlib).  RuntimeError
     when not tracing."""
-    if not _tracemalloc.is_enabled():
-        raise RuntimeError("the tracemalloc module must be tracing memory "
-                           "allocations to take a snapshot")
+    require_tracing()
     now, stamp = _now()
     limit = _tracemalloc.get_traceback_limit()
     with _collector_paused():
